@@ -1,0 +1,76 @@
+"""Host names as the policy sees them: one canonical spelling per host.
+
+Everything a client can send (a Host header, a CONNECT target, a TLS SNI) goes through
+`normalise` before it is matched, so `FaceBook.com.:443`, `[::1]` and full-width `facebook.com`
+are matched as `facebook.com`, `::1` and `facebook.com`.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+
+import idna
+import tldextract
+
+# Hosts that are already canonical: the fast path for almost every request.
+_PLAIN_HOST = re.compile(r"[a-z0-9_.-]+\Z")
+_PORT_SUFFIX = re.compile(r":[0-9]*\Z")
+
+
+@functools.lru_cache(maxsize=65536)
+def normalise(raw: str) -> str:
+    """Return the canonical form of a host: lowercase, no port, no brackets, no trailing dot,
+    IDN as punycode (UTS #46 mapping, so full-width and mixed-case spellings fold together).
+
+    Never raises: a string that is no valid host name comes back lowercased and unchanged
+    otherwise, so it can only match a list entry spelled exactly like it.
+    """
+    host = raw.strip().lower()
+    if host.startswith("["):
+        # "[::1]" or "[::1]:443": an IPv6 literal.
+        end = host.find("]")
+        return host[1:end] if end > 0 else host
+    if host.count(":") == 1:
+        host = _PORT_SUFFIX.sub("", host)
+    elif ":" in host:
+        return _ipv6_or_raw(host)
+    host = host.rstrip(".")
+    if _PLAIN_HOST.match(host):
+        return host
+    return _idna_or_raw(host)
+
+
+def _ipv6_or_raw(host: str) -> str:
+    try:
+        return str(ipaddress.IPv6Address(host))
+    except ValueError:
+        return host
+
+
+def _idna_or_raw(host: str) -> str:
+    try:
+        return idna.encode(host, uts46=True, transitional=False).decode("ascii").rstrip(".")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return host
+
+
+# Offline: the snapshot bundled with tldextract, never a download at run time.
+_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+@functools.lru_cache(maxsize=65536)
+def registrable_domain(host: str) -> str:
+    """The domain a person registered (`scontent.xx.fbcdn.net` -> `fbcdn.net`), for reports.
+
+    IP literals and names without a public suffix come back unchanged.
+    """
+    if not _PLAIN_HOST.match(host):
+        return host
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    return _EXTRACT(host).top_domain_under_public_suffix or host

@@ -1,0 +1,93 @@
+"""Blocklist files: one entry per line, `#` comments, three entry forms.
+
+- `facebook.com`    the domain and every subdomain
+- `=cdn.example.org` that exact host only
+- `*.example.org`   subdomains only, not the domain itself
+
+Reading is the start-up cost of a million-line list, so the common line (an already
+lowercase ASCII domain) is checked with one regular expression and nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from addons.errors import ConfigError
+from addons.hosts import normalise
+
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_DOMAIN = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\Z")
+
+
+class Scope(enum.Enum):
+    """Which hosts an entry covers, relative to its domain."""
+
+    DOMAIN = ""  # the domain and its subdomains
+    EXACT = "="  # the host itself only
+    SUBDOMAINS = "*."  # subdomains only
+
+    def spell(self, domain: str) -> str:
+        """The entry as written in a list file."""
+        return f"{self.value}{domain}"
+
+
+def _canonical_domain(name: str) -> str | None:
+    if len(name) <= 253 and _DOMAIN.match(name):
+        return name
+    # IDN, upper case and IPv6 literals are accepted in their canonical form.
+    folded = normalise(name)
+    if folded != name and (_DOMAIN.match(folded) or ":" in folded) and len(folded) <= 253:
+        return folded
+    return None
+
+
+def parse_entry(text: str) -> tuple[str, Scope]:
+    """Split an entry into its canonical domain and scope; ValueError says what is wrong."""
+    if text.startswith("="):
+        name, scope = text[1:], Scope.EXACT
+    elif text.startswith("*."):
+        name, scope = text[2:], Scope.SUBDOMAINS
+    else:
+        name, scope = text, Scope.DOMAIN
+    domain = _canonical_domain(name)
+    if domain is None:
+        raise ValueError(
+            f"{text!r} is not a domain (expected example.org, =host.example.org or *.example.org)"
+        )
+    return domain, scope
+
+
+def entry_text(line: str) -> str:
+    """A list line without its comment and surrounding blanks ('' for a comment-only line)."""
+    return line.split("#", 1)[0].strip()
+
+
+def read_list(path: Path) -> Iterator[tuple[int, str, Scope]]:
+    """Yield `(line number, domain, scope)` for each entry; ConfigError at the first bad line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(path, None, f"cannot read list: {e}") from e
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = entry_text(line)
+        if not entry:
+            continue
+        try:
+            domain, scope = parse_entry(entry)
+        except ValueError as e:
+            raise ConfigError(path, number, str(e)) from e
+        yield number, domain, scope
+
+
+def find_line(path: Path, domain: str, scope: Scope) -> int | None:
+    """The line of `path` that holds this entry, for explanations (None if it has gone)."""
+    try:
+        for number, found, found_scope in read_list(path):
+            if found == domain and found_scope is scope:
+                return number
+    except ConfigError:
+        return None
+    return None

@@ -1,0 +1,285 @@
+"""mitmproxy addon: enforce the school's social-media policy and log every attempt.
+
+    mitmdump -s addons/schoolgate.py --set schoolgate_config=config/policy.yaml
+
+Thin by design: it asks `Policy` for a decision and hands incidents to `IncidentWriter`.
+- Plain HTTP: a blocked request is answered with 403 and the block page; no upstream contact.
+- HTTPS: decided on the CONNECT target and on the ClientHello SNI. Allowed connections pass
+  through untouched (never decrypted). Blocked ones are refused (`https_block: refuse`), or
+  intercepted to show the block page (`https_block: intercept`, needs the mitmproxy CA on devices).
+- Where the CONNECT target or SNI and the Host header disagree, either being blocked blocks.
+"""
+
+
+import datetime as dt
+import gc
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mitmproxy import connection, ctx, exceptions, http, tls
+from mitmproxy.addonmanager import Loader
+from mitmproxy.proxy import server_hooks
+from sqlalchemy.exc import SQLAlchemyError
+
+from addons.blockpage import render_block_page
+from addons.config import load_config
+from addons.errors import ConfigError
+from addons.incidents import incident_row, make_engine
+from addons.policy import Decision, Policy
+from addons.writer import IncidentWriter
+
+logger = logging.getLogger("schoolgate")
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "policy.yaml"
+
+
+@dataclass
+class _Attempt:
+    """A blocked connection we intercepted, not yet answered with a block page."""
+
+    decision: Decision
+    method: str
+
+
+@dataclass
+class _ClientState:
+    """What the addon knows about one client connection between its hooks."""
+
+    user: str | None = None
+    refused: bool = False  # its server connection must never be opened
+    pending: _Attempt | None = None  # intercepted; recorded on its first request or at close
+
+
+class SchoolGate:
+    def __init__(self) -> None:
+        self.policy: Policy | None = None
+        self.writer: IncidentWriter | None = None
+        self._clients: dict[str, _ClientState] = {}
+
+    # --- options ---------------------------------------------------------------------------
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "schoolgate_config",
+            str,
+            os.environ.get("SCHOOLGATE_CONFIG", str(DEFAULT_CONFIG)),
+            "Path to the schoolgate policy file (config/policy.yaml).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "schoolgate_config" not in updated:
+            return
+        try:
+            policy = Policy(load_config(ctx.options.schoolgate_config))
+        except ConfigError as e:
+            raise exceptions.OptionsError(str(e)) from e
+        database = policy.config.database
+        if self.writer is None or self.writer.engine.url.render_as_string(False) != database:
+            try:
+                writer = IncidentWriter(make_engine(database))
+            except (SQLAlchemyError, OSError) as e:
+                raise exceptions.OptionsError(
+                    f"cannot open the incident log {database}: {e}"
+                ) from e
+            writer.start()
+            if self.writer is not None:
+                self.writer.close()
+            self.writer = writer
+        self.policy = policy  # one assignment: requests see the old policy or the new, never both
+        logger.info(
+            "schoolgate: policy %s loaded, %d list entries, incidents to %s",
+            policy.config.path,
+            policy.index.entries,
+            policy.config.database.split("@")[-1],
+        )
+
+    def running(self) -> None:
+        # Never open a connection to a server before the policy has seen the request.
+        ctx.options.update(connection_strategy="lazy")
+        gc.freeze()  # long-lived policy objects out of the collector's way: lower p99
+
+    def done(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    # --- plain HTTP, and requests inside intercepted TLS ------------------------------------
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live or self.policy is None:
+            return
+        client = flow.client_conn
+        state = self._clients.get(client.id)
+        user = _proxy_user(flow) or (state.user if state else None)
+        hosts = (flow.request.pretty_host, flow.request.host, client.sni)
+        decision = self._decide(hosts, client, user)
+        if decision.action == "allow":
+            return
+        if state is not None:
+            state.pending = None  # the page below answers the intercepted attempt
+        at = dt.datetime.now(dt.UTC)
+        reference = self._record(
+            decision,
+            client,
+            user,
+            flow.request.method,
+            flow.request.pretty_url,
+            flow.request.headers.get("user-agent"),
+            at,
+        )
+        if decision.action == "block":
+            flow.response = self._block_page(decision, reference, at, flow.request.pretty_url)
+
+    # --- HTTPS: CONNECT and the TLS ClientHello ----------------------------------------------
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        if self.policy is None:
+            return
+        client = flow.client_conn
+        user = _proxy_user(flow)
+        if user:
+            self._state(client).user = user
+        decision = self._decide((flow.request.host,), client, user)
+        if decision.action == "allow":
+            return
+        if decision.action == "block" and self.policy.config.https_block == "intercept":
+            self._state(client).pending = _Attempt(decision, "CONNECT")
+            return  # let the tunnel open; the block page is served inside it
+        at = dt.datetime.now(dt.UTC)
+        reference = self._record(decision, client, user, "CONNECT", None, None, at)
+        if decision.action == "block":
+            # Browsers never show a non-2xx CONNECT answer, but curl and scripts do.
+            flow.response = self._block_page(decision, reference, at, None)
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        if self.policy is None:
+            return
+        client = data.context.client
+        state = self._clients.get(client.id)
+        if state is not None and state.pending is not None:
+            return  # a blocked CONNECT we intercept: terminate TLS, serve the block page
+        server = data.context.server.address
+        hosts = (data.client_hello.sni, server[0] if server else None)
+        user = state.user if state else None
+        decision = self._decide(hosts, client, user)
+        if decision.action == "block" and self.policy.config.https_block == "intercept":
+            self._state(client).pending = _Attempt(decision, "TLS")
+            return
+        data.ignore_connection = True  # allowed (or refused below): never decrypted
+        if decision.action == "allow" or _same_host(decision, data.context.server):
+            return  # allowed, or the CONNECT already recorded this monitored host
+        self._record(decision, client, user, "TLS", None, None, dt.datetime.now(dt.UTC))
+        if decision.action == "block":
+            self._state(client).refused = True
+
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        state = self._clients.get(data.client.id)
+        if state is not None and (state.refused or state.pending is not None):
+            data.server.error = "blocked by schoolgate policy"  # closes the client connection
+
+    def tls_failed_client(self, data: tls.TlsData) -> None:
+        self._record_pending(data.context.client)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._record_pending(client)
+        self._clients.pop(client.id, None)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _state(self, client: connection.Client) -> _ClientState:
+        return self._clients.setdefault(client.id, _ClientState())
+
+    def _decide(
+        self, hosts: Iterable[str | None], client: connection.Client, user: str | None
+    ) -> Decision:
+        """The strictest decision over every name the client gave for the server."""
+        assert self.policy is not None
+        ip = client.peername[0] if client.peername else ""
+        strictest: Decision | None = None
+        for host in hosts:
+            if not host:
+                continue
+            decision = self.policy.decide(host, ip, user)
+            if decision.action == "block":
+                return decision
+            if strictest is None or strictest.action == "allow":
+                strictest = decision
+        assert strictest is not None
+        return strictest
+
+    def _record(
+        self,
+        decision: Decision,
+        client: connection.Client,
+        user: str | None,
+        method: str,
+        url: str | None,
+        user_agent: str | None,
+        at: dt.datetime,
+    ) -> int:
+        assert self.policy is not None and self.writer is not None
+        row = incident_row(
+            decision,
+            site=self.policy.config.school.site,
+            client_ip=client.peername[0] if client.peername else "",
+            username=user,
+            method=method,
+            url=url,
+            user_agent=user_agent,
+            at=at,
+        )
+        self.writer.add(row)
+        logger.info(
+            "schoolgate: %s %s %s from %s (%s), rule %s, ref %d",
+            decision.action,
+            method,
+            decision.host,
+            row["client_ip"],
+            decision.group,
+            row["rule"],
+            row["id"],
+        )
+        return row["id"]
+
+    def _record_pending(self, client: connection.Client) -> None:
+        """An intercepted attempt that never reached a request (e.g. the CA is not trusted)."""
+        state = self._clients.get(client.id)
+        if state is None or state.pending is None:
+            return
+        attempt, state.pending = state.pending, None
+        self._record(
+            attempt.decision,
+            client,
+            state.user,
+            attempt.method,
+            None,
+            None,
+            dt.datetime.now(dt.UTC),
+        )
+
+    def _block_page(
+        self, decision: Decision, reference: int, at: dt.datetime, url: str | None
+    ) -> http.Response:
+        assert self.policy is not None
+        page = render_block_page(self.policy.config.school, decision, reference, at, url)
+        return http.Response.make(
+            403,
+            page,
+            {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
+        )
+
+
+def _proxy_user(flow: http.HTTPFlow) -> str | None:
+    """The user name from mitmproxy's proxy authentication, when the school turns it on."""
+    auth = flow.metadata.get("proxyauth")
+    return auth[0] if auth else None
+
+
+def _same_host(decision: Decision, server: connection.Server) -> bool:
+    """True when a CONNECT to this same host was decided (and recorded) already."""
+    return server.address is not None and decision.host == server.address[0].lower()
+
+
+addons = [SchoolGate()]
