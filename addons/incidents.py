@@ -1,4 +1,4 @@
-"""The incident log's model: one row per blocked or monitored request, in table `incidents`.
+"""The database model: the incident log (`incidents`) and the record of policy changes.
 
 The same model serves the proxy (writes), the CLI and the reports (reads), on SQLite and
 PostgreSQL alike. Times are stored as naive UTC.
@@ -13,7 +13,17 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Engine, Index, String, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from addons.hosts import registrable_domain
@@ -50,6 +60,28 @@ class Incident(Base):
         Index("ix_incidents_occurred_at", "occurred_at"),
         Index("ix_incidents_site_occurred_at", "site", "occurred_at"),
     )
+
+
+class PolicyChange(Base):
+    """A documented decision: one list edit (`add`, `remove`, `import`) or one policy `reload`.
+
+    The DfE filtering and monitoring standards ask the SLT to document what is blocked or
+    allowed and why; the governors' statement lists these rows.
+    """
+
+    __tablename__ = "policy_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime)  # UTC
+    site: Mapped[str] = mapped_column(String(64))
+    who: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(16))  # add | remove | import | reload
+    category: Mapped[str | None] = mapped_column(String(64))
+    entries: Mapped[str] = mapped_column(Text, default="")  # one entry per line
+    reason: Mapped[str] = mapped_column(Text, default="")
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_policy_changes_site_occurred_at", "site", "occurred_at"),)
 
 
 def make_engine(url: str) -> Engine:

@@ -65,8 +65,9 @@ class Decision:
         )
 
     def _listed(self) -> str:
-        assert self.match is not None
-        return f"listed in {self.match.category} (entry {self.match.entry} at {self.match.location()})"
+        match = self.match
+        assert match is not None
+        return f"listed in {match.category} (entry {match.entry} at {match.location()})"
 
 
 class Policy:
