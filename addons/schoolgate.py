@@ -10,7 +10,6 @@ Thin by design: it asks `Policy` for a decision and hands incidents to `Incident
 - Where the CONNECT target or SNI and the Host header disagree, either being blocked blocks.
 """
 
-
 import datetime as dt
 import gc
 import logging
@@ -183,7 +182,10 @@ class SchoolGate:
         self._record_pending(data.context.client)
 
     def client_disconnected(self, client: connection.Client) -> None:
-        self._record_pending(client)
+        # A connection that completed TLS but sent no request is a browser's preconnect, not
+        # an attempt: the request on its sibling connection was recorded.
+        if not client.tls_established:
+            self._record_pending(client)
         self._clients.pop(client.id, None)
 
     # --- helpers ---------------------------------------------------------------------------
