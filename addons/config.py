@@ -129,6 +129,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Mapping:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
+        if isinstance(key, list | dict):
+            raise ConfigError(loader.name, line, "a key must be a name, not a list or mapping")
         if key in mapping:
             raise ConfigError(loader.name, line, "duplicate key", key=str(key))
         mapping[key] = loader.construct_object(value_node, deep=True)
@@ -145,6 +147,9 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> _Sequence:
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+# Dates stay text until `_Node.date` reads them: YAML's own constructor raises a bare ValueError,
+# with no line, for an impossible date such as 2026-09-31.
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
 
 
 @dataclass(frozen=True)
@@ -256,7 +261,7 @@ def _school(node: _Node) -> School:
     tz_node = node.require("timezone")
     try:
         timezone = ZoneInfo(tz_node.text())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder
         raise tz_node.error(f"unknown timezone {tz_node.value!r} (like Europe/London)") from None
     site = node.require("site").text()
     if not site.replace("-", "").replace("_", "").isalnum():
