@@ -1,0 +1,83 @@
+"""The addon's hooks on mitmproxy's own test flows: what no loopback client can send.
+
+Transparent mode (the destination is only an IP; the Host header names the site), HTTP/2
+connections that carry several hostnames, and a bad config swapped in while running.
+The end-to-end tests in `tests/e2e` cover the same addon in a real mitmdump.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mitmproxy import exceptions
+from mitmproxy.test import taddons, tflow, tutils
+
+from addons.schoolgate import SchoolGate
+from tests.e2e.realparts import write_config
+
+
+@pytest.fixture
+def addon(tmp_path: Path) -> Iterator[tuple[SchoolGate, taddons.context, Path]]:
+    gate = SchoolGate()
+    with taddons.context(gate) as context:
+        context.configure(gate, schoolgate_config=str(write_config(tmp_path)))
+        yield gate, context, tmp_path
+        gate.done()
+
+
+def _flow(host: str, host_header: str | None, client_ip: str = "10.20.0.7") -> tflow.HTTPFlow:
+    flow = tflow.tflow(req=tutils.treq(host=host, port=80))
+    flow.client_conn.peername = (client_ip, 50000)
+    flow.client_conn.sni = None
+    if host_header is None:
+        del flow.request.headers["host"]
+    else:
+        flow.request.headers["host"] = host_header
+    return flow
+
+
+def _rows(root: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(root / "data" / "schoolgate.db") as db:
+        return db.execute("SELECT method, host, client_ip FROM incidents ORDER BY id").fetchall()
+
+
+def test_transparent_http_is_decided_by_the_host_header(addon):
+    gate, _, root = addon
+    blocked = _flow("157.240.221.35", "www.facebook.com")  # a Facebook IP: listed by name only
+    gate.request(blocked)
+    assert blocked.response is not None and blocked.response.status_code == 403
+    allowed = _flow("157.240.221.35", "www.bbc.co.uk")
+    gate.request(allowed)
+    assert allowed.response is None
+    gate.done()
+    assert _rows(root) == [("GET", "www.facebook.com", "10.20.0.7")]
+
+
+def test_every_request_on_one_connection_is_decided(addon):
+    """HTTP/2 coalesces hostnames on one connection: an allowed SNI must not carry a blocked one."""
+    gate, _, _ = addon
+    first = _flow("www.bbc.co.uk", "www.bbc.co.uk")
+    first.client_conn.sni = "www.bbc.co.uk"
+    second = tflow.tflow(client_conn=first.client_conn, req=tutils.treq(host="fbcdn.net"))
+    second.request.headers["host"] = "scontent.xx.fbcdn.net"
+    gate.request(first)
+    gate.request(second)
+    assert first.response is None
+    assert second.response is not None and second.response.status_code == 403
+
+
+def test_a_bad_config_while_running_keeps_the_last_good_policy(addon):
+    gate, context, root = addon
+    good = gate.policy
+    bad = root / "config" / "broken.yaml"
+    bad.write_text("school: [\n")
+    with pytest.raises(exceptions.OptionsError, match=f"{bad}:"):
+        context.configure(gate, schoolgate_config=str(bad))
+    # mitmproxy rolls the option back, so the addon reloads the last good file.
+    assert gate.policy is not None and gate.policy.config.path == good.config.path
+    flow = _flow("1.2.3.4", "facebook.com")
+    gate.request(flow)
+    assert flow.response is not None and flow.response.status_code == 403
