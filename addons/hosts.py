@@ -29,9 +29,9 @@ def normalise(raw: str) -> str:
     """
     host = raw.strip().lower()
     if host.startswith("["):
-        # "[::1]" or "[::1]:443": an IPv6 literal.
+        # "[::1]" or "[::1]:443": an IPv6 literal, compressed as a bare one is.
         end = host.find("]")
-        return host[1:end] if end > 0 else host
+        return _ipv6_or_raw(host[1:end]) if end > 0 else host
     if host.count(":") == 1:
         host = _PORT_SUFFIX.sub("", host)
     elif ":" in host:

@@ -11,6 +11,7 @@ lowercase ASCII domain) is checked with one regular expression and nothing else.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,9 +40,17 @@ def _canonical_domain(name: str) -> str | None:
         return name
     # IDN, upper case and IPv6 literals are accepted in their canonical form.
     folded = normalise(name)
-    if folded != name and (_DOMAIN.match(folded) or ":" in folded) and len(folded) <= 253:
+    if len(folded) <= 253 and (_DOMAIN.match(folded) or _is_ipv6(folded)):
         return folded
     return None
+
+
+def _is_ipv6(name: str) -> bool:
+    try:
+        ipaddress.IPv6Address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_entry(text: str) -> tuple[str, Scope]:
