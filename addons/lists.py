@@ -30,6 +30,10 @@ class Scope(enum.Enum):
     EXACT = "="  # the host itself only
     SUBDOMAINS = "*."  # subdomains only
 
+    # Members are singletons compared by identity; Enum's own __hash__ runs in Python, and the
+    # index hashes a scope for every entry it loads and every host it looks up.
+    __hash__ = object.__hash__
+
     def spell(self, domain: str) -> str:
         """The entry as written in a list file."""
         return f"{self.value}{domain}"
@@ -81,6 +85,9 @@ def read_list(path: Path) -> Iterator[tuple[int, str, Scope]]:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(path, None, f"cannot read list: {e}") from e
     for number, line in enumerate(text.splitlines(), start=1):
+        if len(line) <= 253 and _DOMAIN.match(line):
+            yield number, line, Scope.DOMAIN  # the common line: a bare canonical domain
+            continue
         entry = entry_text(line)
         if not entry:
             continue

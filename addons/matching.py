@@ -54,6 +54,13 @@ class Match:
 _Hit = int | tuple[int, ...]
 
 
+def _merged(hit: _Hit, number: int) -> _Hit:
+    """`hit` with source `number` added: a domain listed in several files."""
+    if isinstance(hit, int):
+        return (hit, number)
+    return hit if number in hit else (*hit, number)
+
+
 class DomainIndex:
     """Every entry of every list, indexed by domain, one dict per scope."""
 
@@ -63,19 +70,13 @@ class DomainIndex:
         self.entries = 0
         for number, source in enumerate(self.sources):
             for _line, domain, scope in read_list(source.path):
-                self._add(self._tables[scope], domain, number)
+                # One C call for the common entry (new, or repeated in the same list): the
+                # start-up cost of a million-entry list is this loop.
+                table = self._tables[scope]
+                hit = table.setdefault(domain, number)
+                if hit != number:
+                    table[domain] = _merged(hit, number)
                 self.entries += 1
-
-    @staticmethod
-    def _add(table: dict[str, _Hit], domain: str, number: int) -> None:
-        hit = table.get(domain)
-        if hit is None:
-            table[domain] = number
-        elif isinstance(hit, int):
-            if hit != number:
-                table[domain] = (hit, number)
-        elif number not in hit:
-            table[domain] = (*hit, number)
 
     def lookup(self, host: str) -> tuple[Match, ...]:
         """Every entry covering `host` (already normalised), the most specific first."""
