@@ -24,10 +24,12 @@ from mitmproxy.proxy import server_hooks
 from sqlalchemy.exc import SQLAlchemyError
 
 from addons.blockpage import render_block_page
+from addons.changes import record_change
 from addons.config import load_config
 from addons.errors import ConfigError
 from addons.incidents import incident_row, make_engine
 from addons.policy import Decision, Policy
+from addons.reload import PolicyWatcher, policy_version
 from addons.writer import IncidentWriter
 
 logger = logging.getLogger("schoolgate")
@@ -56,6 +58,7 @@ class SchoolGate:
     def __init__(self) -> None:
         self.policy: Policy | None = None
         self.writer: IncidentWriter | None = None
+        self.watcher: PolicyWatcher | None = None
         self._clients: dict[str, _ClientState] = {}
 
     # --- options ---------------------------------------------------------------------------
@@ -67,14 +70,25 @@ class SchoolGate:
             os.environ.get("SCHOOLGATE_CONFIG", str(DEFAULT_CONFIG)),
             "Path to the schoolgate policy file (config/policy.yaml).",
         )
+        loader.add_option(
+            "schoolgate_watch",
+            bool,
+            True,
+            "Reload the policy within seconds when the config or one of its lists changes.",
+        )
 
     def configure(self, updated: set[str]) -> None:
-        if "schoolgate_config" not in updated:
-            return
-        try:
-            policy = Policy(load_config(ctx.options.schoolgate_config))
-        except ConfigError as e:
-            raise exceptions.OptionsError(str(e)) from e
+        if "schoolgate_config" in updated:
+            try:
+                policy = Policy(load_config(ctx.options.schoolgate_config))
+            except ConfigError as e:
+                raise exceptions.OptionsError(str(e)) from e
+            self._install(policy, policy_version(policy.config), "start")
+        if updated & {"schoolgate_config", "schoolgate_watch"}:
+            self._watch()
+
+    def _install(self, policy: Policy, version: str, how: str) -> None:
+        """Make `policy` the one in force, with a writer for its database; record the version."""
         database = policy.config.database
         if self.writer is None or self.writer.engine.url.render_as_string(False) != database:
             try:
@@ -87,13 +101,46 @@ class SchoolGate:
             if self.writer is not None:
                 self.writer.close()
             self.writer = writer
-        self.policy = policy  # one assignment: requests see the old policy or the new, never both
+        self.policy = policy  # one assignment: a decision sees the old policy or the new
         logger.info(
-            "schoolgate: policy %s loaded, %d list entries, incidents to %s",
+            "schoolgate: policy %s (version %s) loaded at %s, %d list entries, incidents to %s",
             policy.config.path,
+            version,
+            how,
             policy.index.entries,
-            policy.config.database.split("@")[-1],
+            database.split("@")[-1],
         )
+        try:
+            record_change(
+                self.writer.engine,
+                site=policy.config.school.site,
+                who=f"schoolgate ({how})",
+                action="reload",
+                reason=f"policy loaded at {how}: {policy.index.entries} list entries",
+                policy_version=version,
+            )
+        except SQLAlchemyError as e:  # the log may be down; the policy applies all the same
+            logger.warning("schoolgate: could not record policy version %s: %s", version, e)
+
+    def _watch(self) -> None:
+        """(Re)start watching the files of the policy in force, if the option says so."""
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        if ctx.options.schoolgate_watch and self.policy is not None:
+            self.watcher = PolicyWatcher(self.policy.config, self._reloaded, self._refused)
+            self.watcher.start()
+
+    def _reloaded(self, policy: Policy, version: str) -> None:
+        """A good edit, built in the watcher's thread: swap it in."""
+        try:
+            self._install(policy, version, "reload")
+        except exceptions.OptionsError as e:
+            logger.error("schoolgate: edit refused, keeping the last good policy: %s", e)
+
+    @staticmethod
+    def _refused(error: ConfigError) -> None:
+        logger.error("schoolgate: edit refused, keeping the last good policy: %s", error)
 
     def running(self) -> None:
         # Never open a connection to a server before the policy has seen the request.
@@ -101,6 +148,8 @@ class SchoolGate:
         gc.freeze()  # long-lived policy objects out of the collector's way: lower p99
 
     def done(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         if self.writer is not None:
             self.writer.close()
 
@@ -196,14 +245,18 @@ class SchoolGate:
     def _decide(
         self, hosts: Iterable[str | None], client: connection.Client, user: str | None
     ) -> Decision:
-        """The strictest decision over every name the client gave for the server."""
-        assert self.policy is not None
+        """The strictest decision over every name the client gave for the server.
+
+        Reads the policy once: a reload between two names cannot split one decision.
+        """
+        policy = self.policy
+        assert policy is not None
         ip = client.peername[0] if client.peername else ""
         strictest: Decision | None = None
         for host in hosts:
             if not host:
                 continue
-            decision = self.policy.decide(host, ip, user)
+            decision = policy.decide(host, ip, user)
             if decision.action == "block":
                 return decision
             if strictest is None or strictest.action == "allow":
