@@ -24,8 +24,8 @@ def normalise(raw: str) -> str:
     """Return the canonical form of a host: lowercase, no port, no brackets, no trailing dot,
     IDN as punycode (UTS #46 mapping, so full-width and mixed-case spellings fold together).
 
-    Never raises: a string that is no valid host name comes back lowercased and unchanged
-    otherwise, so it can only match a list entry spelled exactly like it.
+    Never raises: in a string that is no valid host name, each label is folded on its own where
+    it can be and kept as sent where not, so a listed parent domain still matches it.
     """
     host = raw.strip().lower()
     if host.startswith("["):
@@ -53,7 +53,26 @@ def _idna_or_raw(host: str) -> str:
     try:
         return idna.encode(host, uts46=True, transitional=False).decode("ascii").rstrip(".")
     except (idna.IDNAError, UnicodeError, ValueError):
+        return _label_by_label(host)
+
+
+def _label_by_label(host: str) -> str:
+    """Fold a host IDNA refuses as a whole (a label like `-` or `a_b`) one label at a time, so
+    `a_b.` + full-width `facebook.com` still ends in `facebook.com`: deciding fails closed."""
+    try:
+        mapped = idna.uts46_remap(host, std3_rules=False, transitional=False)
+    except (idna.IDNAError, UnicodeError, ValueError):
         return host
+    return ".".join(_alabel_or_raw(label) for label in mapped.split(".")).rstrip(".")
+
+
+def _alabel_or_raw(label: str) -> str:
+    if label.isascii():
+        return label
+    try:
+        return idna.alabel(label).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return label
 
 
 # Offline: the snapshot bundled with tldextract, never a download at run time.
@@ -74,3 +93,18 @@ def registrable_domain(host: str) -> str:
     except ValueError:
         pass
     return _EXTRACT(host).top_domain_under_public_suffix or host
+
+
+@functools.cache
+def _public_suffixes() -> frozenset[str]:
+    return frozenset(_EXTRACT.tlds)
+
+
+def is_public_suffix(name: str) -> bool:
+    """Whether `name` is a public suffix (`com`, `co.uk`, `anything.sch.uk`): a list entry for
+    it would block every site registered under it, so the blocklist commands refuse one."""
+    suffixes = _public_suffixes()
+    if name in suffixes:
+        return True
+    parent = name.partition(".")[2]
+    return f"*.{parent}" in suffixes and f"!{name}" not in suffixes
