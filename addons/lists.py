@@ -78,24 +78,43 @@ def entry_text(line: str) -> str:
     return line.split("#", 1)[0].strip()
 
 
+CHUNK = 1 << 20  # characters: one chunk is split in a few ms, so a reload never holds the GIL long
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The file's lines, split a chunk at a time.
+
+    Splitting a whole million-line file is one 100 ms C call that holds the GIL; the proxy
+    reloads lists in a thread beside the event loop, which must not wait that long.
+    """
+    with path.open(encoding="utf-8") as file:
+        rest = ""
+        while chunk := file.read(CHUNK):
+            lines = (rest + chunk).split("\n")
+            rest = lines.pop()
+            yield from lines
+        if rest:
+            yield rest
+
+
 def read_list(path: Path) -> Iterator[tuple[int, str, Scope]]:
     """Yield `(line number, domain, scope)` for each entry; ConfigError at the first bad line."""
+    number = 0
     try:
-        text = path.read_text(encoding="utf-8")
+        for number, line in enumerate(_lines(path), start=1):
+            if len(line) <= 253 and _DOMAIN.match(line):
+                yield number, line, Scope.DOMAIN  # the common line: a bare canonical domain
+                continue
+            entry = entry_text(line)
+            if not entry:
+                continue
+            try:
+                domain, scope = parse_entry(entry)
+            except ValueError as e:
+                raise ConfigError(path, number, str(e)) from e
+            yield number, domain, scope
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(path, None, f"cannot read list: {e}") from e
-    for number, line in enumerate(text.splitlines(), start=1):
-        if len(line) <= 253 and _DOMAIN.match(line):
-            yield number, line, Scope.DOMAIN  # the common line: a bare canonical domain
-            continue
-        entry = entry_text(line)
-        if not entry:
-            continue
-        try:
-            domain, scope = parse_entry(entry)
-        except ValueError as e:
-            raise ConfigError(path, number, str(e)) from e
-        yield number, domain, scope
+        raise ConfigError(path, number + 1 if number else None, f"cannot read list: {e}") from e
 
 
 def find_line(path: Path, domain: str, scope: Scope) -> int | None:
