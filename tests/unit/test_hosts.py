@@ -72,6 +72,22 @@ def test_garbage_never_raises_and_stays_a_string(garbage: str) -> None:
 
 def test_an_unmappable_host_comes_back_lowercased_and_otherwise_unchanged() -> None:
     assert normalise("A\x00B.COM") == "a\x00b.com"
+    assert normalise("\udcff.COM") == "\udcff.com"
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ("-." + FULLWIDTH_FACEBOOK + ".com", "-.facebook.com"),
+        ("a_b.facebook\N{IDEOGRAPHIC FULL STOP}com", "a_b.facebook.com"),
+        ("ab--c.Bücher.example", "ab--c.xn--bcher-kva.example"),
+        ("x" * 70 + ".bücher.example", "x" * 70 + ".xn--bcher-kva.example"),
+        ("a\x00b." + FULLWIDTH_FACEBOOK + ".com", "a\x00b.facebook.com"),
+    ],
+)
+def test_a_host_idna_refuses_is_folded_label_by_label(raw: str, canonical: str) -> None:
+    """Fails closed: the listed parent of a label IDNA rejects still matches."""
+    assert normalise(raw) == canonical
 
 
 @pytest.mark.parametrize(
