@@ -33,7 +33,7 @@ class Unchanged:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.entry}: {self.reason}"
+        return f"{self.entry} ({self.reason})"
 
 
 @dataclass
@@ -77,9 +77,8 @@ def add(
         entry = scope.spell(domain)
         first = incoming.get(domain, scope)
         if found := held.holding(domain, scope):
-            where = f"{path.name}:{found.where}"
-            how = "already listed" if found.entry == entry else f"covered by {found.entry}"
-            edit.unchanged.append(Unchanged(entry, f"{how} ({where})"))
+            how = "listed" if found.entry == entry else f"covered by {found.entry}"
+            edit.unchanged.append(Unchanged(entry, f"{how} at {path.name}:{found.where}"))
         elif first is not None and first.where != index:
             edit.unchanged.append(Unchanged(entry, "repeated"))
         elif parent := incoming.covering(domain, scope):
@@ -107,7 +106,9 @@ def remove(path: Path, entries: Sequence[tuple[str, Scope]]) -> ListEdit:
         if (domain, scope) in lines_of:
             edit.changed.append(entry)
         elif parent := held.covering(domain, scope):
-            reason = f"not listed; {parent.entry} ({path.name}:{parent.where}) covers it and stays"
+            reason = (
+                f"not listed; {parent.entry} at {path.name}:{parent.where} covers it, and stays"
+            )
             edit.unchanged.append(Unchanged(entry, reason))
         else:
             edit.unchanged.append(Unchanged(entry, "not listed"))
