@@ -11,7 +11,7 @@ import pytest
 from addons.blockpage import render_block_page
 from addons.config import School
 from addons.policy import Decision, Policy
-from tests.unit.conftest import SCHOOL_TIME
+from tests.unit.support import SCHOOL_TIME
 
 HOSTILE = '<script>alert("x")</script>'
 REFERENCE = 116686241471126

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from reports.cli import main
-from tests.unit.conftest import BASE_LISTS, PolicyFiles, line_of
+from tests.unit.support import BASE_LISTS, PolicyFiles, line_of
 
 SCHOOLGATE = Path(sys.executable).with_name("schoolgate")
 FIELDS = {"host", "decision", "category", "rule", "matched", "source", "reason"}

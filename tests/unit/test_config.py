@@ -11,7 +11,7 @@ import pytest
 from addons.config import load_config
 from addons.errors import ConfigError
 from addons.policy import Policy
-from tests.unit.conftest import BASE_CONFIG, BASE_LISTS, LONDON, PolicyFiles, edit, line_of
+from tests.unit.support import BASE_CONFIG, BASE_LISTS, LONDON, PolicyFiles, edit, line_of
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, event, select
 from addons.incidents import Incident, incident_row, make_engine, new_incident_id
 from addons.policy import Policy
 from addons.writer import IncidentWriter
-from tests.unit.conftest import LONDON, SCHOOL_TIME
+from tests.unit.support import LONDON, SCHOOL_TIME
 
 type Row = dict[str, Any]
 EPOCH_2026_MS = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)

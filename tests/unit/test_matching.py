@@ -9,7 +9,7 @@ import pytest
 from addons.lists import Scope, parse_entry
 from addons.matching import ALLOW, DomainIndex, Source
 from addons.policy import Policy
-from tests.unit.conftest import BASE_LISTS, EVENING, SCHOOL_TIME, PolicyFiles, line_of
+from tests.unit.support import BASE_LISTS, EVENING, SCHOOL_TIME, PolicyFiles, line_of
 
 PUPIL = "10.20.1.5"
 STAFF = "10.10.1.5"

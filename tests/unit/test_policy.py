@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from addons.policy import Policy
-from tests.unit.conftest import EVENING, SCHOOL_TIME, PolicyFiles
+from tests.unit.support import EVENING, SCHOOL_TIME, PolicyFiles
 
 # Groups in BASE_CONFIG, in order: staff (10.10/16, fd00:10::/32, user alice),
 # pupils (10.20/16, fd00:20::/32, user bob), guests (10/8); default everyone.

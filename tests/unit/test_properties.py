@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from addons.hosts import normalise
 from addons.lists import Scope
 from addons.policy import Policy
-from tests.unit.conftest import SCHOOL_TIME, PolicyFiles
+from tests.unit.support import SCHOOL_TIME, PolicyFiles
 
 PROFILE = settings.get_profile("schoolgate-" + os.environ.get("SCHOOLGATE_HYPOTHESIS", "unit"))
 

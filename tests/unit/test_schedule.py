@@ -10,7 +10,7 @@ import pytest
 from addons.config import Config
 from addons.policy import Policy
 from addons.schedule import SchoolDay
-from tests.unit.conftest import BASE_CONFIG, LONDON, PolicyFiles
+from tests.unit.support import BASE_CONFIG, LONDON, PolicyFiles
 
 UTC = dt.UTC
 EVERY_DAY = {"weekdays: [mon, tue, wed, thu, fri]": "weekdays: [mon, tue, wed, thu, fri, sat, sun]"}
