@@ -135,6 +135,16 @@ def homoglyph_spelling(draw: st.DrawFn) -> str:
     return ".".join([*prefix, "".join(chars)]) + draw(TRAILING_DOTS) + draw(PORT)
 
 
+@st.composite
+def near_miss(draw: st.DrawFn) -> tuple[str, str]:
+    """A host made from a listed one by gluing on a label (`notfacebook.com`, `facebook.comx`,
+    `facebook.com.example`): (as sent, canonical by construction)."""
+    domain, _scope = draw(st.sampled_from(BLOCKED))
+    label = draw(LABEL).lower()
+    host = draw(st.sampled_from([label + domain, f"{domain}.{label}", domain + label]))
+    return draw(mixed_case(host)) + draw(TRAILING_DOTS) + draw(PORT), host
+
+
 CONTROL = st.characters(categories=["Cc", "Cf", "Zs", "Zl", "Zp"])
 ANY_CHARACTER = st.characters(exclude_categories=[])  # lone surrogates included
 
@@ -208,6 +218,19 @@ def test_a_hostile_host_never_raises_and_blocks_exactly_what_is_listed(
 @example(raw="A_B.B\N{LATIN CAPITAL LETTER U WITH DIAERESIS}CHER.EXAMPLE.:443")
 def test_a_listed_host_is_blocked_in_every_spelling(policy: Policy, raw: str) -> None:
     assert policy.decide(raw, PUPIL, at=AT).action == "block"
+
+
+@PROFILE
+@given(sent=near_miss())
+@example(sent=("NotFacebook.com.:443", "notfacebook.com"))
+@example(sent=("facebook.com.example.org", "facebook.com.example.org"))
+def test_a_host_glued_onto_a_listed_one_is_decided_by_its_own_name(
+    policy: Policy, sent: tuple[str, str]
+) -> None:
+    raw, host = sent
+    decision = policy.decide(raw, PUPIL, at=AT)
+    assert decision.host == host
+    assert (decision.action == "block") == should_block(host)
 
 
 @PROFILE
