@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from addons.errors import ConfigError
+from addons.lists import Scope, parse_entry
 from addons.matching import ALLOW
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -78,6 +79,9 @@ class ProxyConfig:
     listen_host: str
     listen_port: int
     mode: Literal["regular", "transparent"]
+    # `proxy.direct`: what the PAC file sends around the proxy (the school's own hosts).
+    direct_networks: tuple[ipaddress.IPv4Network, ...] = ()
+    direct_hosts: tuple[tuple[str, Scope], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class Config:
     retention_days: int
     https_block: Literal["refuse", "intercept"]
     proxy: ProxyConfig
+    allowed_clients: tuple[Network, ...] = ()  # may use the proxy besides the group networks
     group_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -349,12 +354,30 @@ def _database(node: _Node, base: Path) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def _direct(node: _Node) -> ipaddress.IPv4Network | tuple[str, Scope]:
+    """One `proxy.direct` entry: an IPv4 network, or a host entry as in the blocklists."""
+    text = node.text()
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        try:
+            return parse_entry(text)
+        except ValueError as e:
+            raise node.error(f"{e}, nor a network (like 10.0.0.0/8)") from None
+    if not isinstance(network, ipaddress.IPv4Network):
+        raise node.error("a PAC file can test IPv4 networks only (list the hosts by name)")
+    return network
+
+
 def _proxy(node: _Node) -> ProxyConfig:
-    node.mapping(("listen_host", "listen_port", "mode"))
+    node.mapping(("listen_host", "listen_port", "mode", "direct"))
+    direct = [_direct(n) for n in _optional(node, "direct", _Node.items, [])]
     return ProxyConfig(
         listen_host=_optional(node, "listen_host", _Node.text, "127.0.0.1"),
         listen_port=_optional(node, "listen_port", lambda n: n.integer(1, 65535), 8080),
         mode=_optional(node, "mode", lambda n: n.choice(MODES), "regular"),
+        direct_networks=tuple(d for d in direct if isinstance(d, ipaddress.IPv4Network)),
+        direct_hosts=tuple(d for d in direct if isinstance(d, tuple)),
     )
 
 
@@ -370,6 +393,7 @@ TOP_KEYS = (
     "retention_days",
     "https_block",
     "proxy",
+    "allowed_clients",
 )
 
 
@@ -422,4 +446,7 @@ def load_config(path: Path | str) -> Config:
         retention_days=_optional(root, "retention_days", lambda n: n.integer(1, 36500), 365),
         https_block=_optional(root, "https_block", lambda n: n.choice(HTTPS_BLOCK), "refuse"),
         proxy=_optional(root, "proxy", _proxy, ProxyConfig("127.0.0.1", 8080, "regular")),
+        allowed_clients=tuple(
+            _network(n) for n in _optional(root, "allowed_clients", _Node.items, [])
+        ),
     )
