@@ -105,6 +105,9 @@ def read_list(path: Path) -> Iterator[tuple[int, str, Scope]]:
             if len(line) <= 253 and _DOMAIN.match(line):
                 yield number, line, Scope.DOMAIN  # the common line: a bare canonical domain
                 continue
+            if line.startswith("=") and len(line) <= 254 and _DOMAIN.match(line, 1):
+                yield number, line[1:], Scope.EXACT  # an imported hosts file's line
+                continue
             entry = entry_text(line)
             if not entry:
                 continue
