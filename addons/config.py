@@ -85,6 +85,25 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    starttls: bool
+    username: str | None
+    password_env: str | None  # the environment variable that holds the password
+    sender: str  # `from:` in the file
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """`report:`: who gets the emailed report, how to send it, and names for devices."""
+
+    recipients: tuple[str, ...] = ()
+    devices: Path | None = None  # a CSV of ip,device-name (a DHCP lease export)
+    smtp: SmtpConfig | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     school: School
@@ -99,6 +118,7 @@ class Config:
     https_block: Literal["refuse", "intercept"]
     proxy: ProxyConfig
     allowed_clients: tuple[Network, ...] = ()  # may use the proxy besides the group networks
+    report: ReportConfig = field(default_factory=ReportConfig)
     group_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -219,6 +239,17 @@ class _Node:
             raise self.error(f"{self.value} is out of range {low}..{high}")
         return self.value
 
+    def boolean(self) -> bool:
+        if not isinstance(self.value, bool):
+            raise self.error(f"expected true or false, got {_kind(self.value)}")
+        return self.value
+
+    def email(self) -> str:
+        address = self.text()
+        if "@" not in address or any(c.isspace() for c in address.strip()):
+            raise self.error(f"{address!r} is not an email address")
+        return address.strip()
+
     def choice(self, choices: tuple[str, ...]) -> Any:
         if self.value not in choices:
             raise self.error(f"{self.value!r} is not one of: {', '.join(choices)}")
@@ -315,10 +346,10 @@ def _group(name: str, node: _Node) -> Group:
     return Group(name, networks, users)
 
 
-def _list_path(node: _Node, base: Path) -> Path:
+def _file(node: _Node, base: Path, kind: str = "list") -> Path:
     path = (base / node.text()).resolve()
     if not path.is_file():
-        raise node.error(f"list file not found: {path}")
+        raise node.error(f"{kind} file not found: {path}")
     return path
 
 
@@ -381,6 +412,28 @@ def _proxy(node: _Node) -> ProxyConfig:
     )
 
 
+def _smtp(node: _Node) -> SmtpConfig:
+    node.mapping(("host", "port", "starttls", "username", "password_env", "from"))
+    starttls = _optional(node, "starttls", _Node.boolean, True)
+    return SmtpConfig(
+        host=node.require("host").text(),
+        port=_optional(node, "port", lambda n: n.integer(1, 65535), 587 if starttls else 25),
+        starttls=starttls,
+        username=_optional(node, "username", _Node.text, None),
+        password_env=_optional(node, "password_env", _Node.text, None),
+        sender=node.require("from").email(),
+    )
+
+
+def _report(node: _Node, base: Path) -> ReportConfig:
+    node.mapping(("recipients", "devices", "smtp"))
+    return ReportConfig(
+        recipients=tuple(r.email() for r in _optional(node, "recipients", _Node.items, [])),
+        devices=_optional(node, "devices", lambda n: _file(n, base, "devices"), None),
+        smtp=_optional(node, "smtp", _smtp, None),
+    )
+
+
 TOP_KEYS = (
     "school",
     "school_day",
@@ -394,6 +447,7 @@ TOP_KEYS = (
     "https_block",
     "proxy",
     "allowed_clients",
+    "report",
 )
 
 
@@ -425,12 +479,12 @@ def load_config(path: Path | str) -> Config:
     default_group = root.require("default_group").text()
     group_names = (*(g.name for g in groups), default_group)
     categories = {
-        name: tuple(_list_path(p, base) for p in node.items())
+        name: tuple(_file(p, base) for p in node.items())
         for name, node in root.require("categories").entries()
     }
     if ALLOW in categories:
         raise root.require("categories").error(f"'{ALLOW}' is reserved for the allowlist")
-    allowlist = tuple(_list_path(p, base) for p in _optional(root, "allowlist", _Node.items, []))
+    allowlist = tuple(_file(p, base) for p in _optional(root, "allowlist", _Node.items, []))
     return Config(
         path=path,
         school=_school(root.require("school")),
@@ -449,4 +503,5 @@ def load_config(path: Path | str) -> Config:
         allowed_clients=tuple(
             _network(n) for n in _optional(root, "allowed_clients", _Node.items, [])
         ),
+        report=_optional(root, "report", lambda n: _report(n, base), ReportConfig()),
     )

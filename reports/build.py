@@ -1,0 +1,286 @@
+"""From the incident log to a `Report`: run the queries, then shape their few rows.
+
+The queries are independent reads, so they run side by side on a small thread pool (both
+SQLite and psycopg release the GIL while the database works); the term's trend, which reads
+the whole term, then costs no more than the week itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Engine, Row
+
+from addons.config import Config
+from addons.incidents import PolicyChange
+from addons.schedule import SchoolDay
+from reports import queries
+from reports.devices import load_devices
+from reports.model import (
+    WEEKDAY_NAMES,
+    Attempt,
+    Change,
+    Client,
+    Comparison,
+    DayTally,
+    DomainTally,
+    Earlier,
+    GroupTally,
+    HourTally,
+    PeriodInfo,
+    Person,
+    Report,
+    RuleTally,
+    SchoolDaySplit,
+    Tally,
+    TermSoFar,
+    Totals,
+    WeekTally,
+)
+from reports.notes import effectiveness_notes
+from reports.period import Period, term_holding
+from reports.queries import Scope
+
+LATEST = 25  # attempts in the weekly report's short list; the csv has them all
+TREND_WEEKS_OUTSIDE_TERM = 8
+
+
+def build_report(
+    engine: Engine,
+    config: Config,
+    period: Period,
+    *,
+    site: str | None = None,
+    now: dt.datetime | None = None,
+) -> Report:
+    """The weekly report for a week or date range, or the governors' statement for a term."""
+    scope = scope_for(config, period, site)
+    site, school_day = scope.site, scope.school_day
+    statement = period.kind == "term"
+    trend_weeks = _trend_period(period, config).weeks()
+    # Each week of the trend is its own small query (exact: each reads five minutes before
+    # its start), so the term's weeks and the report's own queries share the cores.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+
+        def run[T](query: Callable[..., T], *args: Any) -> Callable[[], T]:
+            return pool.submit(query, engine, *args).result
+
+        weeks = {w.label: run(queries.counts, Scope(site, w, school_day)) for w in trend_weeks}
+        cells = run(queries.breakdown, scope)
+        reach = run(queries.reach, scope)
+        repeat = run(queries.repeaters, scope)
+        changes = run(queries.policy_changes, scope)
+        if not statement:
+            latest = run(queries.latest_attempts, scope, LATEST)
+            before = period.previous()
+            previous = weeks.get(before.label) or run(
+                queries.counts, Scope(site, before, school_day)
+            )
+        shaper = _Shaper(config, load_devices(config.report.devices))
+        trend = [
+            WeekTally(
+                week=w.label,
+                start=w.start,
+                end=w.end,
+                **_counts(weeks[w.label]()),
+                current=not statement and w.start <= period.end <= w.end,
+            )
+            for w in trend_weeks
+        ]
+        report = Report(
+            kind="term" if statement else "weekly",
+            school=config.school.name,
+            site=site,
+            timezone=config.school.timezone.key,
+            generated_at=(now or dt.datetime.now(dt.UTC)).astimezone(config.school.timezone),
+            period=PeriodInfo(period.kind, period.label, period.start, period.end),
+            school_hours=(
+                config.school_day.start.strftime("%H:%M"),
+                config.school_day.end.strftime("%H:%M"),
+            ),
+            school_weekdays=tuple(sorted(config.school_day.weekdays)),
+            **shaper.breakdowns(cells()),
+            totals=shaper.totals(reach(), cells(), repeat()),
+            comparison=None if statement else shaper.comparison(period, previous(), trend),
+            # the governors' statement names no one: counts only
+            repeat=[] if statement else shaper.people(repeat()),
+            incidents=[] if statement else [shaper.attempt(row) for row in latest()],
+            trend=trend,
+            policy_changes=[shaper.change(c) for c in changes()],
+        )
+    return replace(report, notes=effectiveness_notes(report)) if statement else report
+
+
+def scope_for(config: Config, period: Period, site: str | None = None) -> Scope:
+    """What the queries count: `site` (default: the config's) over `period`."""
+    school_day = SchoolDay(config.school_day, config.school.timezone)
+    return Scope(site or config.school.site, period, school_day)
+
+
+def _trend_period(period: Period, config: Config) -> Period:
+    """The weeks the trend shows: the term so far (or the whole term), else the last 8 weeks."""
+    if period.kind == "term":
+        return period
+    term = term_holding(period, config.school_day.terms)
+    if term is not None:
+        return term
+    start = period.end - dt.timedelta(weeks=TREND_WEEKS_OUTSIDE_TERM) + dt.timedelta(days=1)
+    return Period("range", "last 8 weeks", start, period.end, period.timezone)
+
+
+class _Shaper:
+    """Turns query rows into the model: sums, sorting, local times, device names."""
+
+    def __init__(self, config: Config, devices: dict[str, str]) -> None:
+        self.config = config
+        self.timezone = config.school.timezone
+        self.devices = devices
+
+    def local(self, utc: dt.datetime) -> dt.datetime:
+        return utc.replace(tzinfo=dt.UTC).astimezone(self.timezone)
+
+    def breakdowns(self, cells: list[Row[Any]]) -> dict[str, Any]:
+        """by_day, by_hour, heatmap, school_day, by_group, by_domain, by_rule."""
+        days, hours = _tallies(cells, "weekday"), _tallies(cells, "hour")
+        split = _tallies(cells, "school_day")
+        groups = _tallies(cells, "client_group", start=self.config.group_names)
+        rules = {rule.name: rule for rule in self.config.rules}
+        heatmap = [[0] * 24 for _ in range(7)]
+        for cell in cells:
+            heatmap[cell.weekday][cell.hour] += int(cell.attempts)
+        return {
+            "by_day": [
+                DayTally(day=name, **_counts(days[n])) for n, name in enumerate(WEEKDAY_NAMES)
+            ],
+            "by_hour": [
+                HourTally(hour=h, school_hours=self._school_hour(h), **_counts(hours[h]))
+                for h in range(24)
+            ],
+            "heatmap": heatmap,
+            "school_day": SchoolDaySplit(inside=split[1], outside=split[0]),
+            "by_group": [GroupTally(group=g, **_counts(t)) for g, t in _ranked(groups)],
+            "by_domain": [
+                DomainTally(domain=d, **_counts(t)) for d, t in _ranked(_tallies(cells, "domain"))
+            ],
+            "by_rule": [
+                RuleTally(
+                    rule=name,
+                    clause=rules[name].clause if name in rules else "",
+                    policy=rules[name].policy if name in rules else "(no longer in the config)",
+                    **_counts(t),
+                )
+                for name, t in _ranked(_tallies(cells, "rule"))
+            ],
+        }
+
+    def _school_hour(self, hour: int) -> bool:
+        start, end = self.config.school_day.start, self.config.school_day.end
+        return dt.time(hour) < end and (hour == 23 or dt.time(hour + 1) > start)
+
+    def totals(self, reach: queries.Reach, cells: list[Row[Any]], repeat: list[Row[Any]]) -> Totals:
+        actions = _tallies(cells, "action")
+        return Totals(
+            requests=reach.requests,
+            attempts=reach.attempts,
+            people=reach.people,
+            clients=reach.clients,
+            blocked=actions["block"].attempts,
+            monitored=actions["monitor"].attempts,
+            repeat_people=len({row.person for row in repeat}),
+        )
+
+    def comparison(self, period: Period, previous: Tally, trend: list[WeekTally]) -> Comparison:
+        before = period.previous()
+        term = term_holding(period, self.config.school_day.terms)
+        so_far = None
+        if term is not None:
+            attempts = sum(week.attempts for week in trend)
+            weeks = len(trend)
+            so_far = TermSoFar(term.label, term.start, term.end, weeks, attempts, attempts / weeks)
+        return Comparison(
+            previous=Earlier(
+                before.label, before.start, before.end, previous.requests, previous.attempts
+            ),
+            term=so_far,
+        )
+
+    def people(self, rows: Iterable[Row[Any]]) -> list[Person]:
+        by_person: dict[str, list[Row[Any]]] = defaultdict(list)
+        for row in rows:
+            by_person[row.person].append(row)
+        people = []
+        for who, parts in by_person.items():
+            domains: dict[str, int] = defaultdict(int)
+            for part in parts:
+                domains[part.domain] += int(part.attempts)
+            ips = sorted({part.client_ip for part in parts})
+            people.append(
+                Person(
+                    who=who,
+                    username=who if parts[0].is_user else None,
+                    clients=[Client(ip, self.devices.get(ip)) for ip in ips],
+                    groups=sorted({part.client_group for part in parts}),
+                    attempts=sum(int(part.attempts) for part in parts),
+                    requests=sum(int(part.requests) for part in parts),
+                    first=self.local(min(part.first for part in parts)),
+                    last=self.local(max(part.last for part in parts)),
+                    domains=sorted(domains, key=lambda d: (-domains[d], d)),
+                )
+            )
+        return sorted(people, key=lambda p: (-p.attempts, -p.requests, p.who))
+
+    def attempt(self, row: Row[Any]) -> Attempt:
+        return Attempt(
+            reference=int(row.reference),
+            started=self.local(row.started),
+            who=row.person,
+            username=row.username or None,
+            client_ip=row.client_ip,
+            device=self.devices.get(row.client_ip),
+            group=row.client_group,
+            host=row.host,
+            domain=row.domain,
+            rule=row.rule,
+            action=row.action,
+            school_day=bool(row.school_day),
+        )
+
+    def change(self, change: PolicyChange) -> Change:
+        return Change(
+            at=self.local(change.occurred_at),
+            who=change.who,
+            action=change.action,
+            category=change.category,
+            entries=[e for e in change.entries.splitlines() if e.strip()],
+            reason=change.reason,
+            policy_version=change.policy_version,
+        )
+
+
+def _counts(tally: Tally) -> dict[str, int]:
+    return {"requests": tally.requests, "attempts": tally.attempts}
+
+
+def _tallies(
+    cells: Iterable[Row[Any]], key: str, start: Iterable[Any] = ()
+) -> defaultdict[Any, Tally]:
+    """Requests and attempts summed by one column of the breakdown (`start` keys shown at 0)."""
+    sums: defaultdict[Any, Tally] = defaultdict(Tally)
+    for name in start:
+        sums[name] = Tally()
+    for cell in cells:
+        was = sums[getattr(cell, key)]
+        sums[getattr(cell, key)] = Tally(
+            requests=was.requests + int(cell.requests), attempts=was.attempts + int(cell.attempts)
+        )
+    return sums
+
+
+def _ranked(sums: dict[str, Tally]) -> list[tuple[str, Tally]]:
+    return sorted(sums.items(), key=lambda item: (-item[1].attempts, -item[1].requests, item[0]))
