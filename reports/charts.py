@@ -13,6 +13,7 @@ import io
 import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from reports.model import WeekTally
 
@@ -21,6 +22,8 @@ matplotlib.use("Agg")
 INK = "#1f2933"
 ACCENT = "#b42318"
 MUTED = "#9aa5b1"
+# no date (the same figures draw the same SVG) and no RDF block naming external vocabularies
+_NO_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -47,6 +50,8 @@ def heatmap_svg(
             Rectangle((start - 0.5, day - 0.5), end - start, 1, fill=False, lw=1.2, ls="--", ec=INK)
         )
     colourbar = figure.colorbar(image, ax=axes, fraction=0.025, pad=0.01)
+    colourbar.locator = MaxNLocator(nbins=5, integer=True)  # attempts are whole numbers
+    colourbar.update_ticks()
     colourbar.ax.tick_params(labelsize=7)
     colourbar.outline.set_visible(False)
     axes.set_title("Attempts by day and hour (dashed: the school day)", fontsize=9, loc="left")
@@ -76,6 +81,7 @@ def trend_svg(weeks: list[WeekTally]) -> str:
     axes.spines[["top", "right"]].set_visible(False)
     axes.tick_params(labelsize=7)
     axes.set_ylim(0, max([1, *values]) * 1.15)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title("Attempts per week", fontsize=9, loc="left")
     return _svg(figure, "trend")
 
@@ -87,6 +93,6 @@ def _max(matrix: list[list[int]]) -> int:
 def _svg(figure: Figure, name: str) -> str:
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
-        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+        figure.savefig(buffer, format="svg", bbox_inches="tight", metadata=_NO_METADATA)
     text = buffer.getvalue()
     return text[text.index("<svg") :]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -83,7 +84,15 @@ class Log:
     def config_path(self) -> Path:
         return self.folder / "policy.yaml"
 
-    def add(
+    def add(self, local: str, who: str, domain: str, **fields: Any) -> int:
+        """One incident at a local London time ("2026-10-19 10:00:00"); `who` is a user name,
+        or an IP when `ip` is not given. Returns its id (the reference number)."""
+        row = self.row(local, who, domain, **fields)
+        with self.engine.begin() as connection:
+            connection.execute(insert(Incident), [row])
+        return int(row["id"])
+
+    def row(
         self,
         local: str,
         who: str,
@@ -95,14 +104,11 @@ class Log:
         action: str = "block",
         site: str = "test",
         fold: int = 0,
-    ) -> int:
-        """One incident at a local London time ("2026-10-19 10:00:00"); `who` is a user name,
-        or an IP when `ip` is None. `fold=1` picks the second 01:30 of the night clocks go
-        back. Returns the incident id (the reference number)."""
+    ) -> dict[str, Any]:
+        """An `incidents` row; `fold=1` is the second 01:30 of the night the clocks go back."""
         moment = dt.datetime.fromisoformat(local).replace(tzinfo=LONDON, fold=fold)
-        incident_id = next(self._ids)
-        row: dict[str, Any] = {
-            "id": incident_id,
+        return {
+            "id": next(self._ids),
             "occurred_at": moment.astimezone(dt.UTC).replace(tzinfo=None),
             "site": site,
             "client_ip": ip or who,
@@ -117,9 +123,6 @@ class Log:
             "url": None,
             "user_agent": None,
         }
-        with self.engine.begin() as connection:
-            connection.execute(insert(Incident), [row])
-        return incident_id
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -197,3 +200,32 @@ def w43(log: Log) -> W43:
     # earlier in the term: one attempt in W37
     refs["w37"] = add("2026-09-09 09:00:00", "10.20.0.13", "x.com")
     return W43(refs)
+
+
+DEVICES = "ip,hostname\n" + "".join(
+    f"10.20.{n // 30}.{n},Y{n % 6 + 1}-iPad-{n:02d}\n" for n in range(40)
+)
+
+
+def demo_term(log: Log, seed: int = 47) -> None:
+    """A plausible autumn term up to week 2026-W47: staff by user name, pupils' iPads by
+    address, in bursts of a few requests; for the screenshot and the browser test."""
+    rng = random.Random(seed)
+    (log.folder / "devices.csv").write_text(DEVICES)
+    services = ["instagram.com", "tiktok.com", "facebook.com", "snapchat.com", "x.com"]
+    people = [(f"staff{n:02d}", f"10.10.0.{n}", "staff") for n in range(1, 9)]
+    people += [(f"10.20.{n // 30}.{n}", "", "pupils") for n in range(40)]
+    rows = []
+    for day in range((dt.date(2026, 11, 22) - dt.date(2026, 9, 3)).days + 1):
+        date = dt.date(2026, 9, 3) + dt.timedelta(days=day)
+        busy = 14 if date >= dt.date(2026, 11, 16) else 6 + day // 12
+        for _ in range(rng.randint(busy // 2, busy) if date.weekday() < 5 else rng.randint(0, 3)):
+            who, ip, group = rng.choice(people)
+            hour = rng.choice([8, 9, 10, 10, 11, 12, 12, 13, 14, 15, 16, 17, 19, 21])
+            start = dt.datetime.combine(date, dt.time(hour, rng.randint(0, 59)))
+            domain = rng.choices(services, weights=[5, 4, 3, 2, 1])[0]
+            for burst in range(rng.randint(1, 6)):
+                at = start + dt.timedelta(seconds=40 * burst + rng.randint(0, 30))
+                rows.append(log.row(str(at), who, domain, ip=ip or None, group=group))
+    with log.engine.begin() as connection:
+        connection.execute(insert(Incident), rows)
