@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import Row
 
-from reports.charts import heatmap_svg, trend_svg
 from reports.model import Report
 
 FORMATS = ("html", "md", "csv", "json")
@@ -48,6 +47,9 @@ _TEXT = _environment(autoescape=False)
 
 def render_html(report: Report) -> str:
     """One self-contained page: inline CSS and SVG charts, no scripts, no external resources."""
+    # matplotlib takes about a second to import: only the html, which draws, pays for it
+    from reports.charts import heatmap_svg, trend_svg
+
     start, end = (_hours(text) for text in report.school_hours)
     charts = {
         "heatmap": heatmap_svg(report.heatmap, (start, end), set(report.school_weekdays)),

@@ -75,17 +75,21 @@ def _config(log: Log, port: int) -> str:
     return str(log.config_path)
 
 
-@pytest.mark.parametrize("log", ["sqlite"], indirect=True)
-def test_the_report_arrives_as_text_and_html(
-    log: Log,
-    w43: W43,
-    inbox: tuple[Inbox, int],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def mailed(
+    log: Log, w43: W43, inbox: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Inbox, str]:
+    """The hand-counted week, and a config whose report.smtp is the test's server."""
     handler, port = inbox
     monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
-    config = _config(log, port)
+    return handler, _config(log, port)
+
+
+@pytest.mark.parametrize("log", ["sqlite"], indirect=True)
+def test_the_report_arrives_as_text_and_html(
+    mailed: tuple[Inbox, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler, config = mailed
     status = main(
         ["report", "--config", config, "--week", "2026-W43", "--format", "json", "--email"]
     )
@@ -112,15 +116,9 @@ def test_the_report_arrives_as_text_and_html(
 
 @pytest.mark.parametrize("log", ["sqlite"], indirect=True)
 def test_addresses_on_the_command_line_win(
-    log: Log,
-    w43: W43,
-    inbox: tuple[Inbox, int],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    mailed: tuple[Inbox, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    handler, port = inbox
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
-    config = _config(log, port)
+    handler, config = mailed
     args = ["report", "--config", config, "--term", "Autumn 2026", "--output", "-"]
     assert main([*args, "--format", "md", "--email", "chair@governors.example"]) == 0
     capsys.readouterr()
