@@ -1,7 +1,9 @@
-"""The record of documented policy decisions (`policy_changes`): list edits and reloads.
+"""The record of documented policy decisions (`policy_changes`): list edits, reloads and erasures.
 
-One writer for the blocklist commands and the running proxy, one reader for
-`schoolgate blocklist history` and the governors' statement.
+One writer for the blocklist commands, `schoolgate db erase` and the running proxy, one reader
+for `schoolgate blocklist history` and the governors' statement. Actions: `add`, `remove`,
+`import` (list edits), `reload` (a policy version in force), `erase` (a person's incidents
+deleted on request: who did it and why, never whose).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def record_change(
     policy_version: str | None = None,
     at: dt.datetime | None = None,
 ) -> PolicyChange:
-    """Write one change now, in its own transaction (creating the tables on first use)."""
+    """Write one change now, in its own transaction (creating or upgrading the schema first)."""
     create_schema(engine)
     change = PolicyChange(
         occurred_at=(at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(tzinfo=None),

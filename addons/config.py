@@ -27,6 +27,7 @@ WHEN = ("always", "school_day", "outside_school_day")
 ACTIONS = ("block", "monitor", "allow")
 HTTPS_BLOCK = ("refuse", "intercept")
 MODES = ("regular", "transparent")
+LOG_URLS = ("host", "url")
 
 type Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -118,6 +119,10 @@ class Config:
     https_block: Literal["refuse", "intercept"]
     proxy: ProxyConfig
     allowed_clients: tuple[Network, ...] = ()  # may use the proxy besides the group networks
+    devices: tuple[Path, ...] = ()  # inventory CSVs and DHCP leases files: device names
+    # `host` keeps full URLs (which may carry search terms) out of the log unless the school
+    # chooses `url`.
+    log_urls: Literal["host", "url"] = "host"
     report: ReportConfig = field(default_factory=ReportConfig)
     group_names: tuple[str, ...] = field(init=False)
 
@@ -447,6 +452,8 @@ TOP_KEYS = (
     "https_block",
     "proxy",
     "allowed_clients",
+    "devices",
+    "log_urls",
     "report",
 )
 
@@ -503,5 +510,9 @@ def load_config(path: Path | str) -> Config:
         allowed_clients=tuple(
             _network(n) for n in _optional(root, "allowed_clients", _Node.items, [])
         ),
+        devices=tuple(
+            _file(p, base, "devices") for p in _optional(root, "devices", _Node.items, [])
+        ),
+        log_urls=_optional(root, "log_urls", lambda n: n.choice(LOG_URLS), "host"),
         report=_optional(root, "report", lambda n: _report(n, base), ReportConfig()),
     )

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from addons.config import Config, Rule
+from addons.devices import Devices
 from addons.hosts import normalise
 from addons.matching import ALLOW, DomainIndex, Match, Source
 from addons.schedule import SchoolDay
@@ -83,6 +84,7 @@ class Policy:
             for path in paths
         ]
         self.index = DomainIndex(sources)
+        self.devices = Devices(config.devices)  # device names, for the incidents' `device`
         self._minute: tuple[int, bool] = (-1, False)
         self.group_of = functools.lru_cache(maxsize=16384)(self._group_of)
         self._decide = functools.lru_cache(maxsize=65536)(self._decide_uncached)

@@ -27,9 +27,10 @@ from addons.blockpage import render_block_page
 from addons.changes import record_change
 from addons.config import load_config
 from addons.errors import ConfigError
-from addons.incidents import incident_row, make_engine
+from addons.incidents import SchemaTooNew, incident_row, make_engine, prepare_incident_log
 from addons.policy import Decision, Policy
 from addons.reload import PolicyWatcher, policy_version
+from addons.retention import RetentionTimer
 from addons.writer import IncidentWriter
 
 logger = logging.getLogger("schoolgate")
@@ -59,6 +60,7 @@ class SchoolGate:
         self.policy: Policy | None = None
         self.writer: IncidentWriter | None = None
         self.watcher: PolicyWatcher | None = None
+        self.retention: RetentionTimer | None = None
         self._clients: dict[str, _ClientState] = {}
 
     # --- options ---------------------------------------------------------------------------
@@ -89,6 +91,10 @@ class SchoolGate:
 
     def _install(self, policy: Policy, version: str, how: str) -> None:
         """Make `policy` the one in force, with a writer for its database; record the version."""
+        try:
+            prepare_incident_log(policy.config.database)
+        except SchemaTooNew as e:
+            raise exceptions.OptionsError(f"schoolgate: {e}") from e
         database = policy.config.database
         if self.writer is None or self.writer.engine.url.render_as_string(False) != database:
             try:
@@ -146,8 +152,16 @@ class SchoolGate:
         # Never open a connection to a server before the policy has seen the request.
         ctx.options.update(connection_strategy="lazy")
         gc.freeze()  # long-lived policy objects out of the collector's way: lower p99
+        if self.policy is not None and self.policy.config.log_urls == "host":
+            # mitmdump would print every request's full URL, allowed ones too, to the log.
+            ctx.options.update(flow_detail=0)
+        # `configure` has set both: the purge uses the database and retention_days in force.
+        self.retention = RetentionTimer(lambda: (self.writer.engine, self.policy.config))
+        self.retention.start()
 
     def done(self) -> None:
+        if self.retention is not None:
+            self.retention.stop()
         if self.watcher is not None:
             self.watcher.stop()
         if self.writer is not None:
@@ -281,9 +295,10 @@ class SchoolGate:
             client_ip=client.peername[0] if client.peername else "",
             username=user,
             method=method,
-            url=url,
+            url=url if self.policy.config.log_urls == "url" else None,
             user_agent=user_agent,
             at=at,
+            device=self.policy.devices.name_of(client.peername[0]) if client.peername else None,
         )
         self.writer.add(row)
         logger.info(

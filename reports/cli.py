@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from addons.config import MODES, Config, load_config
 from addons.errors import ConfigError
 from addons.policy import Decision, Policy
-from reports import blocklist_cmd, report_cmd
+from reports import blocklist_cmd, db_cmd, report_cmd
 
 ADDON = Path(__file__).resolve().parent.parent / "addons" / "schoolgate.py"
 DEFAULT_CONFIG = os.environ.get(
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="one JSON object per line")
     check.set_defaults(handler=_check)
     blocklist_cmd.register(commands)
+    db_cmd.register(commands)
     report_cmd.register(commands)
     return parser
 

@@ -7,17 +7,19 @@ back from the database file the proxy wrote.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import signal
 import socket
+import socketserver
 import sqlite3
 import ssl
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +66,7 @@ class Origin:
     scheme: str
     requests: list[tuple[str, str]] = field(default_factory=list)  # (Host header, path)
     connections: int = 0
+    address: str = "127.0.0.1"  # where it listens (another network namespace's, for instance)
 
     def url(self, host: str = "127.0.0.1", path: str = "/") -> str:
         return f"{self.scheme}://{host}:{self.port}{path}"
@@ -92,7 +95,12 @@ class _Server(http.server.ThreadingHTTPServer):
     def __init__(self, origin: Origin, tls: ssl.SSLContext | None) -> None:
         self.origin = origin
         self.tls = tls
-        super().__init__(("127.0.0.1", origin.port), _Handler)
+        super().__init__((origin.address, origin.port), _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer's own looks its address up in DNS (getfqdn): seconds where DNS is unreachable.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.origin.address, self.origin.port
 
     def get_request(self) -> tuple[socket.socket, object]:
         sock, address = super().get_request()
@@ -171,6 +179,9 @@ def write_config(root: Path, **overrides: str) -> Path:
         "https_block": "refuse",
         "when": "always",
         "action": "block",
+        "site": "test",
+        "extra": "",  # more top-level YAML, such as allowed_clients
+        "database": "sqlite:///../data/schoolgate.db",
         **overrides,
     }
     path = root / "config" / "policy.yaml"
@@ -178,7 +189,7 @@ def write_config(root: Path, **overrides: str) -> Path:
         f"""\
 school:
   name: "{SCHOOL}"
-  site: test
+  site: {settings["site"]}
   timezone: Europe/London
   contact: "the IT office <it@example.sch.uk>"
   policy_url: https://example.sch.uk/policies/social-media
@@ -203,17 +214,25 @@ rules:
     policy: "We do not allow school personnel to use the school IT system to access social
       networking websites."
 https_block: {settings["https_block"]}
-database: sqlite:///../data/schoolgate.db
+database: {settings["database"]}
 retention_days: 365
+{settings["extra"]}
 """
     )
     return path
 
 
-def start_gateway(root: Path, config: Path | None = None, timeout: float = 30.0) -> Gateway:
-    """Start `schoolgate run` on a free port and wait until it accepts connections."""
+def start_gateway(
+    root: Path,
+    config: Path | None = None,
+    timeout: float = 30.0,
+    listen_host: str = "127.0.0.1",
+    run_args: Sequence[str] = (),
+    port: int | None = None,
+) -> Gateway:
+    """Start `schoolgate run [run_args]` on `port` (default: a free one); wait until it listens."""
     config = config or write_config(root)
-    port = free_port()
+    port = port or free_port()
     with (root / "gateway.log").open("wb") as log:  # the child keeps its own copy
         process = subprocess.Popen(
             [
@@ -222,9 +241,10 @@ def start_gateway(root: Path, config: Path | None = None, timeout: float = 30.0)
                 "--config",
                 str(config),
                 "--listen-host",
-                "127.0.0.1",
+                listen_host,
                 "--listen-port",
                 str(port),
+                *run_args,
                 "--",
                 "--set",
                 f"confdir={root / 'mitmproxy'}",
@@ -246,6 +266,32 @@ def start_gateway(root: Path, config: Path | None = None, timeout: float = 30.0)
 
     wait_until(listening, timeout, f"the gateway to listen on {port}")
     return gateway
+
+
+@contextlib.contextmanager
+def gateways(folder: Path) -> Iterator[Callable[..., Gateway]]:
+    """Start gateways in `folder/<name>` with config overrides; all are killed at the end.
+
+    Starting a name again restarts that gateway on its own files (config, database, log).
+    """
+    started: list[Gateway] = []
+
+    def start(name: str | None = None, **overrides: str) -> Gateway:
+        root = folder / (name or f"gw{len(started)}")
+        config = root / "config" / "policy.yaml"
+        if overrides or not config.exists():
+            write_config(root, **overrides)
+        gateway = start_gateway(root, config)
+        started.append(gateway)
+        return gateway
+
+    try:
+        yield start
+    finally:
+        for gateway in started:
+            if gateway.process.poll() is None:
+                gateway.process.kill()
+                gateway.process.wait()
 
 
 def curl(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:

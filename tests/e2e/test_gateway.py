@@ -32,7 +32,10 @@ def test_allowed_http_reaches_the_origin_and_is_not_logged(gateway: Gateway, ori
     assert gateway.incidents() == []
 
 
-def test_blocked_http_gets_the_block_page_and_one_incident(gateway: Gateway, origin: Origin):
+def test_blocked_http_gets_the_block_page_and_one_incident(
+    gateway_factory: Callable[..., Gateway], origin: Origin
+):
+    gateway = gateway_factory(extra="log_urls: url")
     url = origin.url("localhost", "/feed?<script>=1")
     with httpx.Client(proxy=gateway.proxy) as client:
         response = client.get(url, headers={"User-Agent": "pupil-laptop/1.0"})
@@ -58,6 +61,17 @@ def test_blocked_http_gets_the_block_page_and_one_incident(gateway: Gateway, ori
     assert row["site"] == "test" and row["rule"] == "school-it-ban"
     assert row["category"] == "social_networks"
     assert row["user_agent"] == "pupil-laptop/1.0"
+
+
+def test_by_default_only_the_host_is_recorded_not_the_url(gateway: Gateway, origin: Origin):
+    """A full URL can carry what a pupil searched for: kept only if the school chooses."""
+    result = curl("-x", gateway.proxy, origin.url("localhost", "/search?q=private+words"))
+    assert "We do not allow school personnel" in result.stdout
+    [row] = gateway.wait_for_incidents(1)
+    assert row["host"] == "localhost" and row["method"] == "GET" and row["url"] is None
+    gateway.stop()
+    files = [gateway.database, gateway.root / "gateway.log", *gateway.database.parent.iterdir()]
+    assert not [f for f in files if b"private" in f.read_bytes()]  # nor in mitmdump's log
 
 
 def test_a_blocked_host_header_blocks_whatever_the_target(gateway: Gateway, origin: Origin):
@@ -113,7 +127,7 @@ def test_a_blocked_sni_inside_an_allowed_connect_is_refused(gateway: Gateway, tl
 def test_intercept_mode_serves_the_block_page_over_https(
     gateway_factory: Callable[..., Gateway], tls_origin: Origin
 ):
-    gateway = gateway_factory(https_block="intercept")
+    gateway = gateway_factory(https_block="intercept", extra="log_urls: url")
     result = curl(
         "-x", gateway.proxy, "--cacert", str(gateway.ca_cert), tls_origin.url("localhost", "/x")
     )
@@ -148,7 +162,10 @@ def test_the_allowlist_wins(gateway: Gateway, origin: Origin):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_shutdown_flushes_every_incident(gateway: Gateway, origin: Origin, sig: int):
+def test_shutdown_flushes_every_incident(
+    gateway_factory: Callable[..., Gateway], origin: Origin, sig: int
+):
+    gateway = gateway_factory(extra="log_urls: url")
     sent = 40
     with httpx.Client(proxy=gateway.proxy) as client:
         for n in range(sent):

@@ -77,12 +77,19 @@ def writers(engine: Engine) -> Iterator[Callable[..., IncidentWriter]]:
 
 
 def test_a_row_holds_who_what_when_and_why(make_row: Callable[..., Row]) -> None:
-    row = make_row("scontent-lhr8-1.xx.fbcdn.net", username="bob", method="CONNECT", url=None)
+    row = make_row(
+        "scontent-lhr8-1.xx.fbcdn.net",
+        username="bob",
+        method="CONNECT",
+        url=None,
+        device="pupil-laptop-12",
+    )
     assert row == {
         "id": row["id"],
         "occurred_at": dt.datetime(2026, 11, 23, 10, 0),  # GMT in November: UTC equals local
         "site": "test",
         "client_ip": "10.20.1.5",
+        "device": "pupil-laptop-12",
         "username": "bob",
         "client_group": "pupils",
         "host": "scontent-lhr8-1.xx.fbcdn.net",
