@@ -12,6 +12,7 @@ import pytest
 from addons.changes import record_change
 from reports.build import build_report
 from reports.period import iso_week, term_named
+from reports.render import render_html, render_md
 from tests.report.conftest import LONDON, W43, Log
 
 
@@ -238,7 +239,11 @@ def test_an_attempt_counts_in_the_week_it_starts(log: Log, w43: W43) -> None:
 
 
 def test_an_empty_week_is_a_valid_report(log: Log, w43: W43) -> None:
-    empty = weekly(log, "2026-W50")
+    config = log.config()
+    report = build_report(log.engine, config, iso_week("2026-W50", LONDON))
+    for page in (render_html(report), render_md(report)):
+        assert "No attempts were recorded in this period." in page
+    empty = json.loads(report.to_json())
     assert empty["totals"]["requests"] == empty["totals"]["attempts"] == 0
     assert empty["repeat"] == empty["incidents"] == empty["by_domain"] == []
     assert empty["heatmap"] == [[0] * 24] * 7
@@ -274,5 +279,7 @@ def test_term_statement_names_no_one(log: Log, w43: W43) -> None:
     ]
     notes = " ".join(data["notes"])
     assert "11 attempts (17 requests)" in notes and "changed 1 time" in notes
+    pages = statement.to_json() + render_html(statement) + render_md(statement)
     for name in ("alice", "bob", "10.20.0.9", "10.10.0.5"):
-        assert name not in statement.to_json()
+        assert name not in pages
+    assert "No individual is named" in render_html(statement)
