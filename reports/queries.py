@@ -39,6 +39,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -94,14 +95,17 @@ def _epoch_ms_postgresql(element: epoch_ms, compiler: SQLCompiler, **kw: Any) ->
 
 
 def open_log(url: str) -> Engine:
-    """An engine on an existing incident log; NoIncidentLog says clearly what is missing."""
-    if url.startswith("sqlite") and "memory" not in url:
-        path = url.split("///", 1)[-1]
-        if not path or not Path(path).is_file():
-            raise NoIncidentLog(
-                f"no incident log at {path}: the proxy creates it on the first blocked request "
-                "(is `database:` in the config the one the proxy uses?)"
-            )
+    """An engine on an existing incident log; NoIncidentLog says clearly what is missing.
+
+    A SQLite file that does not exist is an error, not a new empty log: reading never creates it.
+    """
+    parsed = make_url(url)
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if file and file != ":memory:" and not Path(file).is_file():
+        raise NoIncidentLog(
+            f"no incident log at {file}: the proxy creates it on the first blocked "
+            "request (is `database:` in the config the one the proxy uses?)"
+        )
     engine = make_engine(url)
     try:
         has_table = inspect(engine).has_table(Incident.__tablename__)
