@@ -68,7 +68,9 @@ class DomainIndex:
         self.sources: tuple[Source, ...] = tuple(sources)
         self._tables: dict[Scope, dict[str, _Hit]] = {scope: {} for scope in Scope}
         self.entries = 0
+        counts: list[int] = []
         for number, source in enumerate(self.sources):
+            before = self.entries
             for _line, domain, scope in read_list(source.path):
                 # One C call for the common entry (new, or repeated in the same list): the
                 # start-up cost of a million-entry list is this loop.
@@ -77,6 +79,8 @@ class DomainIndex:
                 if hit != number:
                     table[domain] = _merged(hit, number)
                 self.entries += 1
+            counts.append(self.entries - before)
+        self.entries_per_source: tuple[int, ...] = tuple(counts)  # for `schoolgate status`
 
     def lookup(self, host: str) -> tuple[Match, ...]:
         """Every entry covering `host` (already normalised), the most specific first."""

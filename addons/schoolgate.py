@@ -8,29 +8,39 @@ Thin by design: it asks `Policy` for a decision and hands incidents to `Incident
   through untouched (never decrypted). Blocked ones are refused (`https_block: refuse`), or
   intercepted to show the block page (`https_block: intercept`, needs the mitmproxy CA on devices).
 - Where the CONNECT target or SNI and the Host header disagree, either being blocked blocks.
+- DNS (`--mode dns@53`): NXDOMAIN for blocked names, recorded with method `DNS`.
+- Only clients in the school's networks are answered; the proxy itself serves `/proxy.pac`
+  and, to loopback clients, `/schoolgate/status`.
 """
 
 import datetime as dt
 import gc
+import ipaddress
+import json
 import logging
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mitmproxy import connection, ctx, exceptions, http, tls
+from mitmproxy import connection, ctx, dns, exceptions, http, tls
 from mitmproxy.addonmanager import Loader
-from mitmproxy.proxy import server_hooks
+from mitmproxy.proxy import mode_specs, server_hooks
 from sqlalchemy.exc import SQLAlchemyError
 
+from addons import pac, status
+from addons.access import ClientAccess, is_loopback
 from addons.blockpage import render_block_page
 from addons.changes import record_change
 from addons.config import load_config
+from addons.dnsanswer import RepeatFilter, is_doh_canary
 from addons.errors import ConfigError
 from addons.incidents import SchemaTooNew, incident_row, make_engine, prepare_incident_log
 from addons.policy import Decision, Policy
 from addons.reload import PolicyWatcher, policy_version
 from addons.retention import RetentionTimer
+from addons.selftest import BLOCKED_HEADER
 from addons.writer import IncidentWriter
 
 logger = logging.getLogger("schoolgate")
@@ -61,6 +71,11 @@ class SchoolGate:
         self.writer: IncidentWriter | None = None
         self.watcher: PolicyWatcher | None = None
         self.retention: RetentionTimer | None = None
+        self.access: ClientAccess | None = None
+        self.started_at = dt.datetime.now(dt.UTC)
+        self.loaded: status.PolicyEvent | None = None  # the policy in force
+        self.last_event: status.PolicyEvent | None = None  # the last load, good or refused
+        self._dns_recorded = RepeatFilter()
         self._clients: dict[str, _ClientState] = {}
 
     # --- options ---------------------------------------------------------------------------
@@ -95,6 +110,11 @@ class SchoolGate:
             prepare_incident_log(policy.config.database)
         except SchemaTooNew as e:
             raise exceptions.OptionsError(f"schoolgate: {e}") from e
+        access = ClientAccess(policy.config)
+        try:
+            access.refuse_open_proxy(_listen_hosts())
+        except ValueError as e:
+            raise exceptions.OptionsError(f"{policy.config.path}: {e}") from e
         database = policy.config.database
         if self.writer is None or self.writer.engine.url.render_as_string(False) != database:
             try:
@@ -108,6 +128,10 @@ class SchoolGate:
                 self.writer.close()
             self.writer = writer
         self.policy = policy  # one assignment: a decision sees the old policy or the new
+        self.access = access
+        self.loaded = self.last_event = status.PolicyEvent(
+            dt.datetime.now(dt.UTC), how, "loaded", version
+        )
         logger.info(
             "schoolgate: policy %s (version %s) loaded at %s, %d list entries, incidents to %s",
             policy.config.path,
@@ -142,15 +166,19 @@ class SchoolGate:
         try:
             self._install(policy, version, "reload")
         except exceptions.OptionsError as e:
-            logger.error("schoolgate: edit refused, keeping the last good policy: %s", e)
+            self._refused(e, version)
 
-    @staticmethod
-    def _refused(error: ConfigError) -> None:
+    def _refused(self, error: Exception, version: str | None = None) -> None:
+        self.last_event = status.PolicyEvent(
+            dt.datetime.now(dt.UTC), "reload", "refused", version, str(error)
+        )
         logger.error("schoolgate: edit refused, keeping the last good policy: %s", error)
 
     def running(self) -> None:
-        # Never open a connection to a server before the policy has seen the request.
-        ctx.options.update(connection_strategy="lazy")
+        # Never open a connection to a server before the policy has seen the request; and
+        # our own access control replaces mitmproxy's blanket refusal of public addresses
+        # (some schools' networks are public ranges).
+        ctx.options.update(connection_strategy="lazy", block_global=False)
         gc.freeze()  # long-lived policy objects out of the collector's way: lower p99
         if self.policy is not None and self.policy.config.log_urls == "host":
             # mitmdump would print every request's full URL, allowed ones too, to the log.
@@ -167,10 +195,24 @@ class SchoolGate:
         if self.writer is not None:
             self.writer.close()
 
+    # --- who may connect -------------------------------------------------------------------
+
+    def client_connected(self, client: connection.Client) -> None:
+        # No policy loaded (mitmproxy listens even when the config fails): nobody is allowed.
+        if self.access is not None and self.access.allows(client.peername[0]):
+            return
+        client.error = "schoolgate: not a school network"
+        logger.warning(
+            "schoolgate: refused %s: not in a group network or allowed_clients", client.peername[0]
+        )
+
     # --- plain HTTP, and requests inside intercepted TLS ------------------------------------
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live or self.policy is None:
+            return
+        if _to_the_proxy(flow):
+            flow.response = self._own_page(flow)
             return
         client = flow.client_conn
         state = self._clients.get(client.id)
@@ -210,7 +252,8 @@ class SchoolGate:
             self._state(client).pending = _Attempt(decision, "CONNECT")
             return  # let the tunnel open; the block page is served inside it
         at = dt.datetime.now(dt.UTC)
-        reference = self._record(decision, client, user, "CONNECT", None, None, at)
+        user_agent = flow.request.headers.get("user-agent")
+        reference = self._record(decision, client, user, "CONNECT", None, user_agent, at)
         if decision.action == "block":
             # Browsers never show a non-2xx CONNECT answer, but curl and scripts do.
             flow.response = self._block_page(decision, reference, at, None)
@@ -250,6 +293,47 @@ class SchoolGate:
         if not client.tls_established:
             self._record_pending(client)
         self._clients.pop(client.id, None)
+
+    # --- DNS -------------------------------------------------------------------------------
+
+    def dns_request(self, flow: dns.DNSFlow) -> None:
+        question = flow.request.question
+        if flow.response or flow.error or not flow.live or self.policy is None or not question:
+            return
+        if is_doh_canary(question.name):
+            flow.response = flow.request.fail(dns.response_codes.NXDOMAIN)
+            return
+        client = flow.client_conn
+        decision = self._decide((question.name,), client, None)
+        if decision.action != "block":
+            return  # resolved upstream by mitmproxy
+        flow.response = flow.request.fail(dns.response_codes.NXDOMAIN)
+        if self._dns_recorded.first(client.peername[0], decision.host, time.monotonic()):
+            self._record(decision, client, None, "DNS", None, None, dt.datetime.now(dt.UTC))
+
+    # --- the proxy's own pages ---------------------------------------------------------------
+
+    def _own_page(self, flow: http.HTTPFlow) -> http.Response:
+        """`/proxy.pac` (and `/wpad.dat`) for clients; `/schoolgate/status` for the gateway."""
+        assert self.policy is not None and self.writer is not None
+        headers = {"Cache-Control": "no-store"}
+        if flow.request.path == status.PATH:
+            if not is_loopback(flow.client_conn.peername[0]):
+                return http.Response.make(403, b"status is for the gateway itself\n", headers)
+            assert self.loaded is not None and self.last_event is not None
+            report = status.proxy_status(
+                self.policy,
+                self.loaded,
+                self.last_event,
+                self.started_at,
+                self.writer.pending,
+                self.writer.written,
+            )
+            body = json.dumps(report, indent=2).encode()
+            return http.Response.make(200, body, {**headers, "Content-Type": "application/json"})
+        proxy = pac.proxy_address(flow.request.host, flow.request.port)  # as the client said
+        text = pac.pac_file(self.policy.config.school.name, proxy, self.policy.config.proxy)
+        return http.Response.make(200, text, {**headers, "Content-Type": pac.MEDIA_TYPE})
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -337,8 +421,37 @@ class SchoolGate:
         return http.Response.make(
             403,
             page,
-            {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
+            {
+                "Content-Type": "text/html; charset=utf-8",
+                "Cache-Control": "no-store",
+                BLOCKED_HEADER: str(reference),  # `schoolgate selftest` tells our 403 from a site's
+            },
         )
+
+
+OWN_PATHS = frozenset({"/proxy.pac", "/wpad.dat", status.PATH})
+
+
+def _to_the_proxy(flow: http.HTTPFlow) -> bool:
+    """A request for one of the proxy's own pages, addressed to the proxy rather than through it.
+
+    The host is the gateway's address, loopback, or a name (the school's DNS points names such
+    as wpad.school.example at the gateway): never another server's address.
+    """
+    request, sockname = flow.request, flow.client_conn.sockname
+    if request.port != sockname[1] or request.path not in OWN_PATHS:
+        return False
+    try:
+        ipaddress.ip_address(request.host)
+    except ValueError:
+        return True
+    return request.host == sockname[0] or is_loopback(request.host)
+
+
+def _listen_hosts() -> list[str]:
+    """Every address the proxy listens on, by mitmproxy's options ('' is every address)."""
+    default = ctx.options.listen_host
+    return [mode_specs.ProxyMode.parse(mode).listen_host(default) for mode in ctx.options.mode]
 
 
 def _proxy_user(flow: http.HTTPFlow) -> str | None:
