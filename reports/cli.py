@@ -16,10 +16,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from addons.access import ClientAccess
 from addons.config import MODES, Config, load_config
 from addons.errors import ConfigError
 from addons.policy import Decision, Policy
-from reports import blocklist_cmd, db_cmd, report_cmd
+from reports import blocklist_cmd, db_cmd, ops_cmd, report_cmd
 
 ADDON = Path(__file__).resolve().parent.parent / "addons" / "schoolgate.py"
 DEFAULT_CONFIG = os.environ.get(
@@ -64,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--listen-port", type=int, help="port to listen on (default: from the config)")
     run.add_argument("--mode", choices=MODES, help="proxy mode (default: from the config)")
     run.add_argument(
+        "--dns", action="store_true", help="also answer DNS: NXDOMAIN for blocked names"
+    )
+    run.add_argument("--dns-port", type=int, default=53, help="DNS port (default: %(default)s)")
+    run.add_argument(
+        "--dns-upstream",
+        metavar="IP[:PORT]",
+        help="resolver to forward allowed names to (default: the system's resolvers)",
+    )
+    run.add_argument(
         "mitmdump_args", nargs="*", help="further mitmdump options, after --", metavar="-- ARGS"
     )
     run.set_defaults(handler=_run)
@@ -86,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_check)
     blocklist_cmd.register(commands)
     db_cmd.register(commands)
+    ops_cmd.register(commands)
     report_cmd.register(commands)
     return parser
 
@@ -105,6 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)  # fail here, with the same message, before mitmdump starts
+    try:
+        ClientAccess(config).refuse_open_proxy([args.listen_host or config.proxy.listen_host])
+    except ValueError as e:
+        print(f"schoolgate: {config.path}: {e}", file=sys.stderr)
+        return 2
     mitmdump = Path(sys.executable).with_name("mitmdump")
     program = str(mitmdump) if mitmdump.exists() else shutil.which("mitmdump")
     if program is None:
@@ -113,6 +129,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 2
     argv = mitmdump_argv(program, config, args.listen_host, args.listen_port, args.mode)
+    if args.dns:
+        argv += ["--mode", dns_mode(args.dns_port, args.dns_upstream)]
     os.execv(program, [*argv, *args.mitmdump_args])
 
 
@@ -129,6 +147,11 @@ def mitmdump_argv(
         "--listen-port", str(port or config.proxy.listen_port),
         "--mode", mode or config.proxy.mode,
     ]  # fmt: skip
+
+
+def dns_mode(port: int, upstream: str | None) -> str:
+    """mitmproxy's DNS listener: its own resolver, or forwarding to the school's `upstream`."""
+    return f"reverse:dns://{upstream}@{port}" if upstream else f"dns@{port}"
 
 
 # --- check ----------------------------------------------------------------------------------
