@@ -219,12 +219,12 @@ class _Shaper:
             domains: dict[str, int] = defaultdict(int)
             for part in parts:
                 domains[part.domain] += int(part.attempts)
-            ips = sorted({part.client_ip for part in parts})
+            clients = {(part.client_ip, self.device(part)) for part in parts}
             people.append(
                 Person(
                     who=who,
                     username=who if parts[0].is_user else None,
-                    clients=[Client(ip, self.devices.get(ip)) for ip in ips],
+                    clients=[Client(ip, device) for ip, device in sorted(clients, key=str)],
                     groups=sorted({part.client_group for part in parts}),
                     attempts=sum(int(part.attempts) for part in parts),
                     requests=sum(int(part.requests) for part in parts),
@@ -235,6 +235,10 @@ class _Shaper:
             )
         return sorted(people, key=lambda p: (-p.attempts, -p.requests, p.who))
 
+    def device(self, row: Row[Any]) -> str | None:
+        """The name the proxy recorded with the incident, else the one report.devices gives."""
+        return row.device or self.devices.get(row.client_ip)
+
     def attempt(self, row: Row[Any]) -> Attempt:
         return Attempt(
             reference=int(row.reference),
@@ -242,7 +246,7 @@ class _Shaper:
             who=row.person,
             username=row.username or None,
             client_ip=row.client_ip,
-            device=self.devices.get(row.client_ip),
+            device=self.device(row),
             group=row.client_group,
             host=row.host,
             domain=row.domain,

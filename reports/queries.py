@@ -61,6 +61,7 @@ _ATTEMPT_COLUMNS = (
     "occurred_at",
     "username",
     "client_ip",
+    "device",
     "client_group",
     "host",
     "rule",
@@ -278,9 +279,16 @@ def counts(engine: Engine, scope: Scope) -> Tally:
 def repeaters(engine: Engine, scope: Scope, least: int = 2) -> list[Row[Any]]:
     """People with `least` attempts or more: one row per (person, client, group, domain),
     with attempts, requests, first and last time, for the SLT's follow-up list."""
-    m = _marked(scope, "username", "client_ip", "client_group", "occurred_at")
+    m = _marked(scope, "username", "client_ip", "device", "client_group", "occurred_at")
     known = case((func.coalesce(m.c.username, "") != "", 1), else_=0)
-    keys = (m.c.person, known.label("is_user"), m.c.client_ip, m.c.client_group, m.c.domain)
+    keys = (
+        m.c.person,
+        known.label("is_user"),
+        m.c.client_ip,
+        m.c.device,
+        m.c.client_group,
+        m.c.domain,
+    )
     grouped = (
         _in_period(m)
         .add_columns(
@@ -320,6 +328,7 @@ def latest_attempts(engine: Engine, scope: Scope, count: int) -> list[Row[Any]]:
             latest.c.person,
             Incident.username,
             Incident.client_ip,
+            Incident.device,
             Incident.client_group,
             Incident.host,
             Incident.domain,
@@ -357,6 +366,7 @@ def attempts(engine: Engine, scope: Scope) -> Iterator[Row[Any]]:
             n.person,
             first(n.username).label("username"),
             first(n.client_ip).label("client_ip"),
+            first(n.device).label("device"),
             first(n.client_group).label("client_group"),
             first(n.host).label("host"),
             n.domain,

@@ -89,7 +89,8 @@ ATTEMPT_COLUMNS = (
 def write_attempts_csv(
     rows: Iterable[Row[Any]], out: TextIO, devices: dict[str, str], timezone: ZoneInfo
 ) -> None:
-    """One row per attempt, local times, for Excel."""
+    """One row per attempt, local times, for Excel; the device is the name recorded with the
+    incident, else the one `devices` (report.devices) gives."""
     writer = csv.writer(out)
     writer.writerow(ATTEMPT_COLUMNS)
     for row in rows:
@@ -102,7 +103,7 @@ def write_attempts_csv(
                 row.person,
                 row.username or "",
                 row.client_ip,
-                devices.get(row.client_ip, ""),
+                row.device or devices.get(row.client_ip, ""),
                 row.client_group,
                 row.host,
                 row.domain,

@@ -104,6 +104,7 @@ class Log:
         action: str = "block",
         site: str = "test",
         fold: int = 0,
+        device: str | None = None,
     ) -> dict[str, Any]:
         """An `incidents` row; `fold=1` is the second 01:30 of the night the clocks go back."""
         moment = dt.datetime.fromisoformat(local).replace(tzinfo=LONDON, fold=fold)
@@ -112,6 +113,7 @@ class Log:
             "occurred_at": moment.astimezone(dt.UTC).replace(tzinfo=None),
             "site": site,
             "client_ip": ip or who,
+            "device": device,
             "username": who if ip else None,
             "client_group": group,
             "host": f"www.{domain}",

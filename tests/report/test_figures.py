@@ -180,6 +180,20 @@ def test_repeat_list_names_people_and_devices(log: Log, w43: W43) -> None:
     ]
 
 
+def test_the_device_recorded_with_an_incident_wins(log: Log) -> None:
+    (log.folder / "leases.csv").write_text("10.20.0.50,stale-lease-name\n10.20.0.51,Y3-iPad-51\n")
+    log.add("2026-11-16 09:00:00", "10.20.0.50", "x.com", device="Y5-Chromebook-12")
+    log.add("2026-11-17 09:00:00", "10.20.0.50", "x.com", device="Y5-Chromebook-12")
+    log.add("2026-11-17 10:00:00", "10.20.0.51", "x.com")
+    report = weekly(log, "2026-W47", "report: {devices: leases.csv}")
+    assert report["repeat"][0]["clients"] == [{"ip": "10.20.0.50", "device": "Y5-Chromebook-12"}]
+    assert [i["device"] for i in report["incidents"]] == [
+        "Y3-iPad-51",
+        "Y5-Chromebook-12",
+        "Y5-Chromebook-12",
+    ]
+
+
 def test_incident_list_is_newest_first_with_references(report: dict[str, Any], w43: W43) -> None:
     refs = w43.refs
     assert [(i["reference"], i["started"]) for i in report["incidents"]] == [
