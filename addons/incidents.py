@@ -20,10 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -44,10 +40,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from addons.hosts import registrable_domain
 from addons.policy import Decision
 
-logger = logging.getLogger(__name__)
-# Alembic says "Context impl SQLiteImpl." and the like at INFO on every start; `create_schema`
-# logs the one line that matters (an upgrade).
+# Alembic logs its plug-ins at INFO when imported, and "Context impl SQLiteImpl." when run: quiet
+# before the import, so the proxy's log has only `create_schema`'s one line (an upgrade).
 logging.getLogger("alembic").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config as AlembicConfig  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The schema `Base.metadata.create_all` made before schoolgate had migrations: a log without a

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from watchfiles import watch
 
+from addons.background import Background
 from addons.config import Config, load_config
 from addons.errors import ConfigError
 from addons.policy import Policy
@@ -46,7 +47,7 @@ def policy_version(config: Config) -> str:
     return digest.hexdigest()[:12]
 
 
-class PolicyWatcher:
+class PolicyWatcher(Background):
     """A thread that rebuilds the policy whenever one of its files changes.
 
     `on_load` gets every new good policy and its version; `on_error` gets the error of a bad
@@ -60,6 +61,7 @@ class PolicyWatcher:
         on_load: Callable[[Policy, str], None],
         on_error: Callable[[ConfigError], None],
     ) -> None:
+        super().__init__("schoolgate-reload")
         self._path = config.path
         self._files = watched_files(config)
         self.version = policy_version(config)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable
 
 from sqlalchemy import ColumnElement, Engine, delete, func, select, true
 from sqlalchemy.exc import SQLAlchemyError
 
+from addons.background import Background
 from addons.config import Config
 from addons.incidents import Incident
 
@@ -66,7 +66,7 @@ def purge(engine: Engine, cutoff: dt.datetime, site: str | None) -> int:
             return deleted
 
 
-class RetentionTimer:
+class RetentionTimer(Background):
     """A thread that purges the gateway's own site's expired incidents once a day.
 
     `current` gives the engine and config in force at each run, so a reload that changes
@@ -76,18 +76,9 @@ class RetentionTimer:
     def __init__(
         self, current: Callable[[], tuple[Engine, Config]], first: float = FIRST_PURGE_DELAY
     ) -> None:
+        super().__init__("schoolgate-retention")
         self._current = current
         self._first = first
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="schoolgate-retention", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
 
     def _run(self) -> None:
         delay = self._first
