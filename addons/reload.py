@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,16 +66,6 @@ class PolicyWatcher(Background):
         self.version = policy_version(config)
         self._on_load = on_load
         self._on_error = on_error
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="schoolgate-reload", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
 
     def _run(self) -> None:
         while not self._stop.is_set():
