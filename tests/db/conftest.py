@@ -4,6 +4,7 @@ server (a fresh schema each test), rows to seed it with, configs, and real gatew
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import Engine, insert, select
 
 from addons.incidents import Incident, create_schema, make_engine, new_incident_id
 from tests.blocklists.conftest import postgres_url  # noqa: F401 (the fresh-schema fixture)
-from tests.e2e.realparts import Gateway, gateways, write_config
+from tests.e2e.realparts import BIN, Gateway, free_port, gateways, write_config
 
 type Row = dict[str, Any]
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -93,3 +94,12 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     """Start real gateways (`schoolgate run`) with config overrides; all killed at the end."""
     with gateways(tmp_path / "gateways") as start:
         yield start
+
+
+def run_refused(config: Path, folder: Path) -> subprocess.CompletedProcess[str]:
+    """Run `schoolgate run` on a config it must refuse: it exits by itself, output captured."""
+    run = [BIN / "schoolgate", "run", "--config", config, "--listen-port", free_port()]
+    confdir = f"confdir={folder / 'mitmproxy'}"
+    return subprocess.run(
+        [*map(str, run), "--", "--set", confdir], capture_output=True, text=True, timeout=60
+    )

@@ -12,6 +12,7 @@ import pytest
 from addons import devices
 from addons.devices import Devices
 from addons.errors import ConfigError
+from tests.db.conftest import run_refused
 from tests.e2e.realparts import Gateway, curl
 from tests.unit.support import BASE_CONFIG, PolicyFiles
 
@@ -131,3 +132,14 @@ def test_each_incident_records_its_device(
     assert "403" in curl("-x", gateway.proxy, "-w", "%{http_code}", "http://localhost:9/").stdout
     [row] = gateway.wait_for_incidents(1)
     assert row["device"] == "reception-pc"
+
+
+def test_a_bad_devices_file_stops_the_proxy_with_file_and_line(
+    tmp_path: Path, config_for: Callable[..., Path]
+) -> None:
+    inventory = tmp_path / "devices.csv"
+    inventory.write_text("127.0.0.1,reception-pc\n127.0.0.300,typo\n")
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    result = run_refused(config_for(url, extra=f"devices: [{inventory}]"), tmp_path)
+    assert result.returncode != 0
+    assert f"{inventory}:2: '127.0.0.300' is not an IP or MAC address" in result.stdout

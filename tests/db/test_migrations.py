@@ -3,7 +3,6 @@ their rows, and a log upgraded by a newer schoolgate is refused, by the CLI and 
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -26,8 +25,8 @@ from addons.incidents import (
     make_engine,
 )
 from tests.blocklists.conftest import schoolgate
-from tests.db.conftest import incident, stored_ids
-from tests.e2e.realparts import BIN, Gateway, free_port, wait_until
+from tests.db.conftest import incident, run_refused, stored_ids
+from tests.e2e.realparts import Gateway, wait_until
 
 HEAD = "0002"
 
@@ -175,11 +174,7 @@ def test_the_proxy_refuses_to_start_on_a_log_from_a_newer_schoolgate(
     create_schema(engine)
     with engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
-    run = [BIN / "schoolgate", "run", "--config", config_for(url), "--listen-port", free_port()]
-    confdir = f"confdir={tmp_path / 'mitmproxy'}"
-    result = subprocess.run(
-        [*map(str, run), "--", "--set", confdir], capture_output=True, text=True, timeout=60
-    )
+    result = run_refused(config_for(url), tmp_path)
     assert result.returncode != 0
     assert f"the incident log {url} is at schema revision '0099'" in result.stdout
     assert revision_of(engine) == "0099"
