@@ -1,8 +1,9 @@
 """Transparent mode for real: a pupil's device that knows nothing of the proxy, a gateway with the
 README's own sysctl and firewall files applied, and web servers on the far side.
 
-Access control on the same network: a second address on the device, outside the configured
-networks, is refused by the proxy.
+The same gateway answers the school's DNS on port 53 (`--dns`). Access control on the same
+network: a second address on the device, outside the configured networks, is refused by the
+proxy and by its DNS (no open resolver either).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from tests.deploy.netns import (
     CLIENT_IP,
     LAN_INTERFACE,
+    LAN_IP,
     ORIGIN_IP,
     OUTSIDER_IP,
     inside,
@@ -95,7 +97,7 @@ def test_transparent_gateway_with_the_readme_rules(
         _ok(network.gateway, *_firewall(firewall, port))
         config = write_config(tmp_path, extra=f"allowed_clients: [{CLIENT_IP}/32]")
         with inside(network.gateway):
-            run_args = ["--mode", "transparent"]
+            run_args = ["--mode", "transparent", "--dns", "--dns-upstream", "127.0.0.1:9"]
             gateway = start_gateway(tmp_path, config, 30.0, "0.0.0.0", run_args, port)
         stack.callback(gateway.stop)
 
@@ -131,10 +133,17 @@ def test_transparent_gateway_with_the_readme_rules(
         assert ("www.example.org", "/outsider") not in web.requests
         wait_until(lambda: f"schoolgate: refused {OUTSIDER_IP}" in gateway.log(), 5, "a log line")
 
-        rows = gateway.wait_for_incidents(2)
+        # DNS: blocked names get NXDOMAIN; the outsider gets no answer at all.
+        wait_until(lambda: gateway.log().count("listening at") >= 2, 10, "the DNS listener")
+        dig = ["dig", f"@{LAN_IP}", "+tries=1", "+time=1", "www.facebook.com"]
+        assert "status: NXDOMAIN" in run_in(network.client, [*dig, "-b", CLIENT_IP]).stdout
+        assert "timed out" in run_in(network.client, [*dig, "-b", OUTSIDER_IP]).stdout
+
+        rows = gateway.wait_for_incidents(3)
         assert [(r["method"], r["host"], r["client_ip"]) for r in rows] == [
             ("GET", "www.facebook.com", CLIENT_IP),
             ("TLS", "www.facebook.com", CLIENT_IP),
+            ("DNS", "www.facebook.com", CLIENT_IP),
         ]
 
 
