@@ -9,6 +9,7 @@ import pytest
 
 # Fixtures shared with tests/e2e: pytest finds them by name in this module.
 from tests.e2e.conftest import gateway, gateway_factory, origin_cert  # noqa: F401
+from tests.e2e.realparts import write_config
 
 
 @pytest.fixture
@@ -17,3 +18,14 @@ def origin_tls(origin_cert: tuple[Path, Path]) -> ssl.SSLContext:  # noqa: F811
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*origin_cert)
     return context
+
+
+@pytest.fixture
+def unnetworked_config(tmp_path: Path) -> Path:
+    """The test config with groups of users only: no network the proxy may answer."""
+    config = write_config(tmp_path)
+    text = config.read_text()
+    for networks in ("[10.10.0.0/16]", '[127.0.0.0/8, "::1/128"]'):
+        text = text.replace(f"{{networks: {networks}}}", "{users: [alice]}")
+    config.write_text(text)
+    return config

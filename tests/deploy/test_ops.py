@@ -17,7 +17,7 @@ import httpx
 from addons.config import load_config
 from addons.reload import policy_version
 from reports.ops_cmd import next_run
-from tests.e2e.realparts import BIN, Gateway, wait_until, write_config
+from tests.e2e.realparts import BIN, Gateway, wait_until
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -113,14 +113,9 @@ def test_selftest_passes_is_recorded_and_fails_where_the_proxy_differs(
     assert result.stdout.startswith("note: the proxy enforces policy version")
 
 
-def test_never_starts_as_an_open_proxy(tmp_path: Path):
-    config = write_config(tmp_path)
-    text = config.read_text()
-    for networks in ("[10.10.0.0/16]", '[127.0.0.0/8, "::1/128"]'):
-        text = text.replace(f"{{networks: {networks}}}", "{users: [alice]}")
-    config.write_text(text)
-    result = _schoolgate("run", "--config", str(config), "--listen-host", "0.0.0.0",
-                         "--listen-port", "0", "--", "--set", f"confdir={tmp_path}")  # fmt: skip
+def test_never_starts_as_an_open_proxy(unnetworked_config: Path, tmp_path: Path):
+    result = _schoolgate("run", "--config", str(unnetworked_config), "--listen-host", "0.0.0.0",
+                         "--", "--set", f"confdir={tmp_path}")  # fmt: skip
     assert result.returncode != 0
     assert "refusing to listen on 0.0.0.0" in result.stdout + result.stderr
     assert "listening at" not in result.stdout
