@@ -41,7 +41,7 @@ from addons.policy import Decision, Policy
 from addons.reload import PolicyWatcher, policy_version
 from addons.retention import RetentionTimer
 from addons.selftest import BLOCKED_HEADER
-from addons.writer import IncidentWriter
+from addons.writer import QUEUE_LIMIT, IncidentWriter, spill_path
 
 logger = logging.getLogger("schoolgate")
 
@@ -93,8 +93,23 @@ class SchoolGate:
             True,
             "Reload the policy within seconds when the config or one of its lists changes.",
         )
+        loader.add_option(
+            "schoolgate_queue_limit",
+            int,
+            QUEUE_LIMIT,
+            "Incidents held in memory for the database before they are spilled to a file.",
+        )
+        loader.add_option(
+            "schoolgate_spill_dir",
+            str,
+            "",
+            "Folder for the file incidents spill to while the database is unavailable "
+            "(default: beside the SQLite file, or <config folder>/../data).",
+        )
 
     def configure(self, updated: set[str]) -> None:
+        if ctx.options.schoolgate_queue_limit < 1:
+            raise exceptions.OptionsError("schoolgate_queue_limit must be at least 1")
         if "schoolgate_config" in updated:
             try:
                 policy = Policy(load_config(ctx.options.schoolgate_config))
@@ -118,15 +133,20 @@ class SchoolGate:
         database = policy.config.database
         if self.writer is None or self.writer.engine.url.render_as_string(False) != database:
             try:
-                writer = IncidentWriter(make_engine(database))
-            except (SQLAlchemyError, OSError) as e:
+                engine = make_engine(database)
+                writer = IncidentWriter(
+                    engine,
+                    spill_path(engine, ctx.options.schoolgate_spill_dir, policy.config.path),
+                    queue_limit=ctx.options.schoolgate_queue_limit,
+                )
+            except (SQLAlchemyError, OSError, ValueError) as e:
                 raise exceptions.OptionsError(
                     f"cannot open the incident log {database}: {e}"
                 ) from e
+            old, self.writer = self.writer, writer  # rows go to the new writer from here on
+            if old is not None:
+                old.close()  # writes what it holds; first, as the two may share a spill file
             writer.start()
-            if self.writer is not None:
-                self.writer.close()
-            self.writer = writer
         self.policy = policy  # one assignment: a decision sees the old policy or the new
         self.access = access
         self.loaded = self.last_event = status.PolicyEvent(

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.realparts import Gateway, Origin, free_port, serve, start_gateway, write_config
+from tests.e2e.realparts import Gateway, Origin, free_port, gateways, serve
 
 
 @pytest.fixture(scope="session")
@@ -68,19 +68,8 @@ def tls_origin(origin_cert: tuple[Path, Path]) -> Iterator[Origin]:
 @pytest.fixture
 def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     """Start gateways with config overrides; every one is stopped at the end of the test."""
-    started: list[Gateway] = []
-
-    def start(**overrides: str) -> Gateway:
-        root = tmp_path / f"gw{len(started)}"
-        gateway = start_gateway(root, write_config(root, **overrides))
-        started.append(gateway)
-        return gateway
-
-    yield start
-    for gateway in started:
-        if gateway.process.poll() is None:
-            gateway.process.kill()
-            gateway.process.wait()
+    with gateways(tmp_path) as start:
+        yield start
 
 
 @pytest.fixture

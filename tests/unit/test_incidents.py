@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +18,7 @@ from sqlalchemy import Engine, event, select
 
 from addons.incidents import Incident, incident_row, make_engine, new_incident_id
 from addons.policy import Policy
+from addons.spill import SpillFile
 from addons.writer import IncidentWriter
 from tests.unit.support import LONDON, SCHOOL_TIME
 
@@ -59,12 +62,12 @@ def make_row(policy: Policy) -> Callable[..., Row]:
 
 
 @pytest.fixture
-def writers(engine: Engine) -> Iterator[Callable[..., IncidentWriter]]:
+def writers(engine: Engine, tmp_path: Path) -> Iterator[Callable[..., IncidentWriter]]:
     """Make writers on the test engine; each is closed at the end of the test."""
     made: list[IncidentWriter] = []
 
-    def make(interval: float = 0.25, on: Engine = engine) -> IncidentWriter:
-        writer = IncidentWriter(on, interval=interval)
+    def make(interval: float = 0.25, on: Engine = engine, **options: Any) -> IncidentWriter:
+        writer = IncidentWriter(on, tmp_path / "spill.jsonl", interval=interval, **options)
         made.append(writer)
         return writer
 
@@ -188,9 +191,9 @@ def test_the_thread_writes_in_batches_without_being_asked(
 
 
 def test_close_writes_everything_pending_without_waiting_for_the_interval(
-    engine: Engine, make_row: Callable[..., Row]
+    engine: Engine, tmp_path: Path, make_row: Callable[..., Row]
 ) -> None:
-    writer = IncidentWriter(engine, interval=60)
+    writer = IncidentWriter(engine, tmp_path / "spill.jsonl", interval=60)
     writer.start()
     rows = [make_row() for _ in range(100)]
     for row in rows:
@@ -202,8 +205,10 @@ def test_close_writes_everything_pending_without_waiting_for_the_interval(
     assert stored(engine) == rows
 
 
-def test_close_without_start_still_writes(engine: Engine, make_row: Callable[..., Row]) -> None:
-    writer = IncidentWriter(engine)
+def test_close_without_start_still_writes(
+    engine: Engine, tmp_path: Path, make_row: Callable[..., Row]
+) -> None:
+    writer = IncidentWriter(engine, tmp_path / "spill.jsonl")
     row = make_row()
     writer.add(row)
     writer.close()
@@ -226,9 +231,10 @@ def broken_engine(broken_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def test_a_refused_write_keeps_every_row_queued_in_order(
+def test_a_refused_write_is_spilled_and_replayed_once_the_database_is_back(
     broken_engine: Engine,
     broken_path: Path,
+    tmp_path: Path,
     writers: Callable[..., IncidentWriter],
     make_row: Callable[..., Row],
     caplog: pytest.LogCaptureFixture,
@@ -239,18 +245,23 @@ def test_a_refused_write_keeps_every_row_queued_in_order(
         writer.add(row)
     assert not writer.flush()
     assert not writer.flush()
+    [spill] = tmp_path.glob("spill.jsonl*")  # moved aside by the failed replay
+    assert len(spill.read_text().splitlines()) == 3
+    assert stat.S_IMODE(spill.stat().st_mode) == 0o600  # rows name people
     assert writer.pending == 3
     later = make_row()
     writer.add(later)
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1, "one error per outage, not one per retry"
-    assert "incident log unavailable" in errors[0].getMessage()
+    assert "incident log unavailable since" in errors[0].getMessage()
+    assert "3 queued, 0 spilled" in errors[0].getMessage()
 
     broken_path.rmdir()
     assert writer.flush()
     assert stored(broken_engine) == [*first, later]
     assert (writer.pending, writer.written) == (0, 4)
-    assert "incident log available again" in caplog.text
+    assert not list(tmp_path.glob("spill.jsonl*"))
+    assert "incident log back after" in caplog.text and ", wrote 4" in caplog.text
 
 
 def test_the_thread_retries_until_the_database_comes_back(
@@ -275,13 +286,125 @@ def test_the_thread_retries_until_the_database_comes_back(
 
 def test_close_on_a_broken_database_keeps_the_rows_and_says_so(
     broken_engine: Engine,
+    tmp_path: Path,
     make_row: Callable[..., Row],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    writer = IncidentWriter(broken_engine)
+    writer = IncidentWriter(broken_engine, tmp_path / "spill.jsonl")
     writer.start()
     writer.add(make_row())
     writer.add(make_row())
     writer.close()
     assert writer.pending == 2
     assert "2 incidents could not be written at shutdown" in caplog.text
+
+
+def test_a_spill_file_left_by_an_earlier_run_is_replayed_at_start(
+    broken_engine: Engine,
+    engine: Engine,
+    tmp_path: Path,
+    make_row: Callable[..., Row],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rows = [make_row() for _ in range(2)]
+    crashed = IncidentWriter(broken_engine, tmp_path / "spill.jsonl")
+    for row in rows:
+        crashed.add(row)
+    crashed.close()
+    writer = IncidentWriter(engine, tmp_path / "spill.jsonl", interval=0.02)
+    assert "2 incidents left in" in caplog.text
+    writer.start()
+    wait_for(lambda: writer.pending == 0)
+    writer.close()
+    assert stored(engine) == rows
+    assert not list(tmp_path.glob("spill.jsonl*"))
+
+
+def test_replaying_rows_the_database_already_has_stores_them_once(
+    engine: Engine,
+    writers: Callable[..., IncidentWriter],
+    tmp_path: Path,
+    make_row: Callable[..., Row],
+) -> None:
+    """A batch spilled while its write hung may have been committed all the same."""
+    writer = writers()
+    rows = [make_row() for _ in range(3)]
+    for row in rows:
+        writer.add(row)
+    assert writer.flush()
+    spill = SpillFile(tmp_path / "spill.jsonl")
+    spill.append(rows)
+    spill.close()
+    assert writer.flush()
+    assert stored(engine) == rows
+    assert writer.pending == 0
+
+
+def test_a_queue_over_its_limit_is_spilled(
+    engine: Engine,
+    writers: Callable[..., IncidentWriter],
+    tmp_path: Path,
+    make_row: Callable[..., Row],
+) -> None:
+    writer = writers(interval=60, queue_limit=2)  # only the guard acts before `close`
+    writer.start()
+    rows = [make_row() for _ in range(5)]
+    for row in rows:
+        writer.add(row)
+    spill = tmp_path / "spill.jsonl"
+    wait_for(lambda: spill.exists() and len(spill.read_text().splitlines()) == 5)
+    writer.close()
+    assert stored(engine) == rows
+
+
+def test_a_write_that_hangs_has_its_rows_spilled_within_a_second(
+    engine: Engine,
+    writers: Callable[..., IncidentWriter],
+    tmp_path: Path,
+    make_row: Callable[..., Row],
+) -> None:
+    """A SIGKILL during a long wait on the database must not lose what the wait holds."""
+    writer = writers(interval=0.02)
+    writer.add(make_row())
+    assert writer.flush()  # the schema exists
+    database = str(engine.url.database)
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        writer.start()
+        rows = [make_row() for _ in range(5)]
+        for row in rows:
+            writer.add(row)
+        started = time.monotonic()
+        spill = tmp_path / "spill.jsonl"
+        wait_for(lambda: spill.exists() and len(spill.read_text().splitlines()) == 5, 3.0)
+        assert time.monotonic() - started < 1.5
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    wait_for(lambda: writer.pending == 0, 15.0)
+    assert stored(engine)[1:] == rows
+
+
+def test_rows_wait_in_memory_when_the_spill_file_cannot_be_written_either(
+    broken_engine: Engine,
+    broken_path: Path,
+    tmp_path: Path,
+    make_row: Callable[..., Row],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A full disk holding both the database and the spill file."""
+    spill = tmp_path / "no-folder" / "spill.jsonl"
+    (tmp_path / "no-folder").write_text("a file where the spill folder should be")
+    writer = IncidentWriter(broken_engine, spill)
+    rows = [make_row() for _ in range(3)]
+    for row in rows:
+        writer.add(row)
+    assert not writer.flush()
+    assert not writer.flush()
+    assert writer.pending == 3
+    assert caplog.text.count("cannot spill incidents") == 1
+    broken_path.rmdir()
+    assert writer.flush()
+    writer.close()
+    assert stored(broken_engine) == rows
