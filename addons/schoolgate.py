@@ -97,14 +97,16 @@ class SchoolGate:
             "schoolgate_queue_limit",
             int,
             QUEUE_LIMIT,
-            "Incidents held in memory for the database before they are spilled to a file.",
+            "Incidents held in memory for the database before they are spilled to a file "
+            "(read when the incident log is opened: at start, or for a new database).",
         )
         loader.add_option(
             "schoolgate_spill_dir",
             str,
             "",
             "Folder for the file incidents spill to while the database is unavailable "
-            "(default: beside the SQLite file, or <config folder>/../data).",
+            "(default: beside the SQLite file, or <config folder>/../data; read when the "
+            "incident log is opened).",
         )
 
     def configure(self, updated: set[str]) -> None:

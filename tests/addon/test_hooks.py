@@ -81,3 +81,14 @@ def test_a_bad_config_while_running_keeps_the_last_good_policy(addon):
     flow = _flow("1.2.3.4", "facebook.com")
     gate.request(flow)
     assert flow.response is not None and flow.response.status_code == 403
+
+
+def test_the_queue_limit_reaches_the_writer_and_must_be_positive(tmp_path: Path) -> None:
+    gate = SchoolGate()
+    with taddons.context(gate) as context:
+        config = str(write_config(tmp_path))
+        context.configure(gate, schoolgate_queue_limit=5, schoolgate_config=config)
+        assert gate.writer is not None and gate.writer.queue_limit == 5
+        with pytest.raises(exceptions.OptionsError, match="schoolgate_queue_limit must be at"):
+            context.configure(gate, schoolgate_queue_limit=0)
+        gate.done()

@@ -3,6 +3,7 @@
 Each test runs blocked traffic through a real gateway before, during and after a real fault
 (a SQLite file locked by another process, made immutable, on a full disk; a PostgreSQL
 server stopped and started again), then compares the rows with the 403s the clients got.
+One kills the gateway mid-outage: the spill file it leaves is written at the next start.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from pathlib import Path
 from sqlalchemy import create_engine, select
 
 from addons.incidents import Incident
-from tests.durability.checks import only_blocked, spill_files, stored
+from tests.durability.checks import (
+    lost_at_most_the_last_second,
+    only_blocked,
+    spill_files,
+    stored,
+)
 from tests.durability.conftest import Cluster
 from tests.durability.load import Load, Tally
 from tests.e2e.realparts import Gateway, wait_until
@@ -114,6 +120,30 @@ def test_a_database_locked_for_10_s_delays_no_request_and_loses_no_row(
     )
     # A request waiting on the database would wait out SQLite's 5 s busy timeout.
     assert max(during) < 2.0
+
+
+def test_a_sigkill_while_the_database_is_locked_loses_at_most_the_last_second(
+    gateway_factory: Callable[..., Gateway],
+) -> None:
+    """What the locked database could not take is in the spill file; the next start writes it."""
+    gateway = gateway_factory("killed")
+    wait_until(gateway.database.exists, 30, "the database")
+    load = Load(gateway.port, CLIENTS, MAX_REQUESTS).start()
+    try:
+        with Locked(gateway.database, 10.0):
+            wait_until(lambda: "incident log unavailable" in gateway.log(), 60, "the outage")
+            time.sleep(1.0)
+            killed_at = time.monotonic()
+            gateway.process.kill()
+            gateway.process.wait()
+            assert spill_files(gateway.database.parent)
+    finally:
+        load.stop()
+    tally = load.join()
+    only_blocked(tally)
+    restarted = gateway_factory("killed")
+    lost_at_most_the_last_second(restarted, tally, killed_at)
+    assert "left in" in restarted.log() and "by an earlier run" in restarted.log()
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.durability.checks import only_blocked, spill_files, stored
+from tests.durability.checks import lost_at_most_the_last_second, only_blocked, stored
 from tests.durability.load import Load
 from tests.e2e.realparts import Gateway, wait_until
 
@@ -22,7 +22,6 @@ CLIENTS = 200
 # where the proxy answers about 500 blocked requests per CPU-second); the default keeps the
 # test near a minute.
 REQUESTS = int(os.environ.get("SCHOOLGATE_LOAD_REQUESTS", "20000"))
-GUARANTEE_SECONDS = 1.0  # README, "The incident log": a SIGKILL loses at most the last second
 
 
 def test_under_load_every_blocked_response_has_its_row(
@@ -70,15 +69,4 @@ def test_a_sigkill_mid_load_loses_at_most_the_last_second(
     tally = load.join()
     only_blocked(tally)
 
-    restarted = gateway_factory("killed")  # replays a spill file left behind, if any
-    wait_until(lambda: not spill_files(restarted.database.parent), 30, "the spill replayed")
-    rows = stored(restarted)
-    safe = tally.received_before(killed_at - GUARANTEE_SECONDS)
-    last_second = set(tally.received) - safe
-    print(
-        f"{len(tally.received)} received, {len(rows)} rows after restart; "
-        f"of the {len(last_second)} received in the last second, "
-        f"{len(last_second - rows)} have no row"
-    )
-    assert safe <= rows, f"{len(safe - rows)} rows lost from before the last second"
-    assert len(rows - set(tally.received)) <= tally.unanswered
+    lost_at_most_the_last_second(gateway_factory("killed"), tally, killed_at)

@@ -9,8 +9,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from addons.spill import SpillFile
+from addons.writer import spill_path
 
 ROWS = [
     {"id": 1, "occurred_at": dt.datetime(2026, 11, 23, 10, 0, 0, 123456), "url": None},
@@ -81,3 +83,13 @@ def test_a_line_cut_short_is_skipped_and_the_rest_read(
     with caplog.at_level(logging.WARNING):
         assert read_all(spill) == ROWS
     assert "spill.jsonl.replay:2: skipping an incomplete line" in caplog.text
+
+
+def test_the_spill_file_sits_beside_sqlite_else_in_the_data_folder(tmp_path: Path) -> None:
+    config = tmp_path / "config" / "policy.yaml"
+    sqlite = create_engine(f"sqlite:///{tmp_path / 'data' / 'schoolgate.db'}")
+    postgres = create_engine("postgresql+psycopg://postgres@127.0.0.1/test")  # never connected
+    assert spill_path(sqlite, "", config) == tmp_path / "data" / "schoolgate.db-spill.jsonl"
+    assert spill_path(postgres, "", config) == tmp_path / "data" / "incidents-spill.jsonl"
+    elsewhere = tmp_path / "spill"
+    assert spill_path(sqlite, str(elsewhere), config) == elsewhere / "incidents-spill.jsonl"
