@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from addons.lists import Scope
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: four times as quick to make, and an import makes millions
 class Held[T]:
     """An entry in the set, with what its owner keeps about it (a line, a file and line)."""
 
@@ -59,16 +59,19 @@ class EntrySet[T]:
     def covering(self, domain: str, scope: Scope) -> Held[T] | None:
         """Another entry that covers every host this one covers, the nearest first."""
         domains = self._tables[Scope.DOMAIN]
+        subdomains = self._tables[Scope.SUBDOMAINS]
+        if not domains and not subdomains:
+            return None  # a set of exact hosts (an imported hosts file): nothing covers
         if scope is not Scope.DOMAIN and domain in domains:
             return Held(domain, Scope.DOMAIN, domains[domain])
-        subdomains = self._tables[Scope.SUBDOMAINS]
         name = domain
         dot = name.find(".")
-        while dot >= 0:
+        while dot >= 0:  # unrolled over the two tables: this loop is most of a big import
             name = name[dot + 1 :]
-            for table, parent_scope in ((domains, Scope.DOMAIN), (subdomains, Scope.SUBDOMAINS)):
-                if name in table:
-                    return Held(name, parent_scope, table[name])
+            if name in domains:
+                return Held(name, Scope.DOMAIN, domains[name])
+            if name in subdomains:
+                return Held(name, Scope.SUBDOMAINS, subdomains[name])
             dot = name.find(".")
         return None
 

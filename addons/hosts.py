@@ -96,15 +96,20 @@ def registrable_domain(host: str) -> str:
 
 
 @functools.cache
-def _public_suffixes() -> frozenset[str]:
-    return frozenset(_EXTRACT.tlds)
+def _public_suffixes() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """The bundled list's suffixes, the parents of its wildcard rules, and its exceptions."""
+    rules = _EXTRACT.tlds
+    return (
+        frozenset(rules),
+        frozenset(rule[2:] for rule in rules if rule.startswith("*.")),
+        frozenset(rule[1:] for rule in rules if rule.startswith("!")),
+    )
 
 
 def is_public_suffix(name: str) -> bool:
     """Whether `name` is a public suffix (`com`, `co.uk`, `anything.sch.uk`): a list entry for
     it would block every site registered under it, so the blocklist commands refuse one."""
-    suffixes = _public_suffixes()
+    suffixes, wildcards, exceptions = _public_suffixes()
     if name in suffixes:
         return True
-    parent = name.partition(".")[2]
-    return f"*.{parent}" in suffixes and f"!{name}" not in suffixes
+    return name.partition(".")[2] in wildcards and name not in exceptions

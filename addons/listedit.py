@@ -25,7 +25,7 @@ from addons.lists import Scope, read_list
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|[\r\n])|[^\r\n]+")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: four times as quick to make; an import makes millions
 class Unchanged:
     """An entry the edit leaves alone, and why."""
 
@@ -73,13 +73,15 @@ def add(
     for index, (domain, scope) in enumerate(entries):
         incoming.add(domain, scope, index)
     edit = ListEdit(path, before, before)
+    name = path.name
+    prefix = {scope: scope.value for scope in Scope}  # Enum.value is slow; this is per entry
     for index, (domain, scope) in enumerate(entries):
-        entry = scope.spell(domain)
-        first = incoming.get(domain, scope)
+        entry = prefix[scope] + domain
         if found := held.holding(domain, scope):
-            how = "listed" if found.entry == entry else f"covered by {found.entry}"
-            edit.unchanged.append(Unchanged(entry, f"{how} at {path.name}:{found.where}"))
-        elif first is not None and first.where != index:
+            same = found.domain == domain and found.scope is scope
+            how = "listed" if same else f"covered by {found.entry}"
+            edit.unchanged.append(Unchanged(entry, f"{how} at {name}:{found.where}"))
+        elif (first := incoming.get(domain, scope)) is not None and first.where != index:
             edit.unchanged.append(Unchanged(entry, "repeated"))
         elif parent := incoming.covering(domain, scope):
             edit.unchanged.append(Unchanged(entry, f"covered by {parent.entry}, added too"))
