@@ -177,13 +177,19 @@ def _hosts(number: int, line: str) -> Sequence[Parsed]:
 def _host_name(number: int, name: str) -> Parsed:
     if name.lower() in _LOCAL_NAMES:
         return Rejected(number, name, "a name for the machine itself, not a site")
+    domain = _host_domain(number, name, name)
+    return domain if isinstance(domain, Rejected) else Found(number, domain, Scope.EXACT)
+
+
+def _host_domain(number: int, text: str, name: str) -> str | Rejected:
+    """The canonical domain of a name that must be a bare host (no `=`, no `*.`)."""
     try:
         domain, scope = read_entry(name)
     except ValueError as e:
-        return Rejected(number, name, str(e))
+        return Rejected(number, text, str(e))
     if scope is not Scope.DOMAIN:
-        return Rejected(number, name, f"{name!r} is not a host name")
-    return Found(number, domain, Scope.EXACT)
+        return Rejected(number, text, f"{name!r} is not a host name")
+    return domain
 
 
 _COSMETIC = ("##", "#@#", "#?#", "#$#", "#%#", "#@$#", "#@?#", "$$", "$@$")
@@ -224,12 +230,9 @@ def _adblock_host(number: int, text: str) -> Parsed:
         return Rejected(number, text, "a wildcard in the host name")
     if host.endswith("."):
         return Rejected(number, text, "a partial host name (it ends with a dot)")
-    try:
-        domain, scope = read_entry(host)
-    except ValueError as e:
-        return Rejected(number, text, str(e))
-    if scope is not Scope.DOMAIN:
-        return Rejected(number, text, f"{host!r} is not a host name")
+    domain = _host_domain(number, text, host)
+    if isinstance(domain, Rejected):
+        return domain
     return Found(number, domain, Scope.EXACT if _is_address(domain) else Scope.DOMAIN)
 
 
