@@ -1,8 +1,11 @@
 """From the incident log to a `Report`: run the queries, then shape their few rows.
 
-The queries are independent reads, so they run side by side on a small thread pool (both
-SQLite and psycopg release the GIL while the database works); the term's trend, which reads
-the whole term, then costs no more than the week itself.
+Every figure that adds up (breakdowns, requests and attempts by person and client, the
+trend) is read a week at a time: one window over a whole term sorts a million rows, which on
+SQLite costs more than the weeks' small sorts together (measured: 2.7 s against 2.0 s of CPU
+for eleven weeks), and the weeks run side by side on a small thread pool (both SQLite and
+psycopg release the GIL while the database works). The weeks broken down are the trend's
+weeks too, so no row is read twice except by the week's lists of people and attempts.
 """
 
 from __future__ import annotations
@@ -61,42 +64,47 @@ def build_report(
 ) -> Report:
     """The weekly report for a week or date range, or the governors' statement for a term."""
     scope = scope_for(config, period, site)
-    site, school_day = scope.site, scope.school_day
     statement = period.kind == "term"
+    # each week's queries read five minutes before it, so its attempts are marked exactly as
+    # one window over the whole period would mark them
+    parts = period.weeks()
     trend_weeks = _trend_period(period, config).weeks()
-    # Each week of the trend is its own small query (exact: each reads five minutes before
-    # its start), so the term's weeks and the report's own queries share the cores.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
 
         def run[T](query: Callable[..., T], *args: Any) -> Callable[[], T]:
             return pool.submit(query, engine, *args).result
 
-        weeks = {w.label: run(queries.counts, Scope(site, w, school_day)) for w in trend_weeks}
-        cells = run(queries.breakdown, scope)
-        reach = run(queries.reach, scope)
-        repeat = run(queries.repeaters, scope)
+        def of(part: Period) -> Scope:
+            return replace(scope, period=part)
+
+        cells = {part: run(queries.breakdown, of(part)) for part in parts}
+        people = [run(queries.clients, of(part)) for part in parts]
+        counted = {w: run(queries.counts, of(w)) for w in trend_weeks if w not in cells}
         changes = run(queries.policy_changes, scope)
-        if not statement:
+        if not statement:  # the governors' statement names no one: counts only
+            repeat = run(queries.repeaters, scope)
             latest = run(queries.latest_attempts, scope, LATEST)
             before = period.previous()
-            previous = weeks.get(before.label) or run(
-                queries.counts, Scope(site, before, school_day)
-            )
+            if before not in counted:
+                counted[before] = run(queries.counts, of(before))
         shaper = _Shaper(config, load_devices(config.report.devices))
+        weeks = {part: _total(tally()) for part, tally in cells.items()}
+        weeks |= {week: tally() for week, tally in counted.items()}
         trend = [
             WeekTally(
                 week=w.label,
                 start=w.start,
                 end=w.end,
-                **_counts(weeks[w.label]()),
+                **_counts(weeks[w]),
                 current=not statement and w.start <= period.end <= w.end,
             )
             for w in trend_weeks
         ]
+        every_cell = [cell for part in parts for cell in cells[part]()]
         report = Report(
             kind="term" if statement else "weekly",
             school=config.school.name,
-            site=site,
+            site=scope.site,
             timezone=config.school.timezone.key,
             generated_at=(now or dt.datetime.now(dt.UTC)).astimezone(config.school.timezone),
             period=PeriodInfo(period.kind, period.label, period.start, period.end),
@@ -105,10 +113,9 @@ def build_report(
                 config.school_day.end.strftime("%H:%M"),
             ),
             school_weekdays=tuple(sorted(config.school_day.weekdays)),
-            **shaper.breakdowns(cells()),
-            totals=shaper.totals(reach(), cells(), repeat()),
-            comparison=None if statement else shaper.comparison(period, previous(), trend),
-            # the governors' statement names no one: counts only
+            **shaper.breakdowns(every_cell),
+            totals=shaper.totals([row for rows in people for row in rows()], every_cell),
+            comparison=None if statement else shaper.comparison(period, weeks[before], trend),
             repeat=[] if statement else shaper.people(repeat()),
             incidents=[] if statement else [shaper.attempt(row) for row in latest()],
             trend=trend,
@@ -183,16 +190,20 @@ class _Shaper:
         start, end = self.config.school_day.start, self.config.school_day.end
         return dt.time(hour) < end and (hour == 23 or dt.time(hour + 1) > start)
 
-    def totals(self, reach: queries.Reach, cells: list[Row[Any]], repeat: list[Row[Any]]) -> Totals:
+    def totals(self, clients: list[Row[Any]], cells: list[Row[Any]]) -> Totals:
+        """The period's totals from its rows by (person, client), summed over its weeks."""
         actions = _tallies(cells, "action")
+        attempts: dict[str, int] = defaultdict(int)
+        for row in clients:
+            attempts[row.person] += int(row.attempts)
         return Totals(
-            requests=reach.requests,
-            attempts=reach.attempts,
-            people=reach.people,
-            clients=reach.clients,
+            requests=sum(int(row.requests) for row in clients),
+            attempts=sum(attempts.values()),
+            people=len(attempts),
+            clients=len({row.client_ip for row in clients}),
             blocked=actions["block"].attempts,
             monitored=actions["monitor"].attempts,
-            repeat_people=len({row.person for row in repeat}),
+            repeat_people=sum(1 for count in attempts.values() if count >= queries.REPEATED),
         )
 
     def comparison(self, period: Period, previous: Tally, trend: list[WeekTally]) -> Comparison:
@@ -271,19 +282,27 @@ def _counts(tally: Tally) -> dict[str, int]:
     return {"requests": tally.requests, "attempts": tally.attempts}
 
 
+def _total(cells: Iterable[Row[Any]]) -> Tally:
+    """All requests and attempts of a breakdown."""
+    requests = attempts = 0
+    for cell in cells:
+        requests += int(cell.requests)
+        attempts += int(cell.attempts)
+    return Tally(requests=requests, attempts=attempts)
+
+
 def _tallies(
     cells: Iterable[Row[Any]], key: str, start: Iterable[Any] = ()
 ) -> defaultdict[Any, Tally]:
     """Requests and attempts summed by one column of the breakdown (`start` keys shown at 0)."""
-    sums: defaultdict[Any, Tally] = defaultdict(Tally)
-    for name in start:
-        sums[name] = Tally()
+    sums: dict[Any, list[int]] = {name: [0, 0] for name in start}
     for cell in cells:
-        was = sums[getattr(cell, key)]
-        sums[getattr(cell, key)] = Tally(
-            requests=was.requests + int(cell.requests), attempts=was.attempts + int(cell.attempts)
-        )
-    return sums
+        both = sums.setdefault(getattr(cell, key), [0, 0])
+        both[0] += int(cell.requests)
+        both[1] += int(cell.attempts)
+    return defaultdict(
+        Tally, {name: Tally(requests=r, attempts=a) for name, (r, a) in sums.items()}
+    )
 
 
 def _ranked(sums: dict[str, Tally]) -> list[tuple[str, Tally]]:

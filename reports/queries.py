@@ -32,7 +32,6 @@ from sqlalchemy import (
     Subquery,
     and_,
     case,
-    distinct,
     func,
     inspect,
     literal,
@@ -52,6 +51,7 @@ from reports.model import Tally
 from reports.period import Period
 
 ATTEMPT_GAP = dt.timedelta(minutes=5)
+REPEATED = 2  # attempts that put a person on the SLT's follow-up list
 _GAP_MS = int(ATTEMPT_GAP.total_seconds() * 1000)
 _DAY_MS = 86_400_000
 _HOUR_MS = 3_600_000
@@ -243,32 +243,23 @@ def breakdown(engine: Engine, scope: Scope) -> list[Row[Any]]:
         return list(connection.execute(query))
 
 
-@dataclass(frozen=True)
-class Reach:
-    """How many people and devices the period's incidents came from."""
-
-    requests: int
-    attempts: int
-    people: int
-    clients: int
-
-
-def reach(engine: Engine, scope: Scope) -> Reach:
-    """Totals: requests, attempts, distinct people (user, else IP) and client addresses."""
+def clients(engine: Engine, scope: Scope) -> list[Row[Any]]:
+    """Requests and attempts by person and client address: the totals, and how many people,
+    clients and repeat people, are sums over these few rows, so a term adds up its weeks."""
     m = _marked(scope, "client_ip")
-    query = _in_period(m).add_columns(
-        func.count(),
-        func.coalesce(func.sum(m.c.starts), 0),
-        func.count(distinct(m.c.person)),
-        func.count(distinct(m.c.client_ip)),
+    keys = (m.c.person, m.c.client_ip)
+    query = (
+        _in_period(m)
+        .add_columns(*keys, func.count().label("requests"), func.sum(m.c.starts).label("attempts"))
+        .group_by(*keys)
     )
     with engine.connect() as connection:
-        row = connection.execute(query).one()
-    return Reach(*(int(value) for value in row))
+        return list(connection.execute(query))
 
 
 def counts(engine: Engine, scope: Scope) -> Tally:
-    """Requests and attempts only: one week of the trend, or the week before the report's."""
+    """Requests and attempts only: a week of the trend the report does not break down, or
+    the period before the report's."""
     m = _marked(scope)
     query = _in_period(m).add_columns(func.count(), func.coalesce(func.sum(m.c.starts), 0))
     with engine.connect() as connection:
@@ -276,7 +267,7 @@ def counts(engine: Engine, scope: Scope) -> Tally:
     return Tally(requests=int(requests), attempts=int(attempts))
 
 
-def repeaters(engine: Engine, scope: Scope, least: int = 2) -> list[Row[Any]]:
+def repeaters(engine: Engine, scope: Scope, least: int = REPEATED) -> list[Row[Any]]:
     """People with `least` attempts or more: one row per (person, client, group, domain),
     with attempts, requests, first and last time, for the SLT's follow-up list."""
     m = _marked(scope, "username", "client_ip", "device", "client_group", "occurred_at")

@@ -237,6 +237,22 @@ def test_trend_is_the_term_so_far(report: dict[str, Any]) -> None:
     assert trend[-1] == ("2026-W43", "2026-10-19", 9, 14, True)
 
 
+def test_last_week_is_the_whole_week_when_the_term_began_in_it(log: Log) -> None:
+    log.add("2026-09-01 10:00:00", "10.20.0.20", "x.com")  # Tuesday, before the term
+    log.add("2026-09-04 10:00:00", "10.20.0.20", "x.com")  # Friday of the term's first week
+    log.add("2026-09-08 10:00:00", "10.20.0.20", "x.com")  # W37
+    report = weekly(log, "2026-W37")
+    assert report["comparison"]["previous"] == {
+        "label": "2026-W36",
+        "start": "2026-08-31",
+        "end": "2026-09-06",
+        "requests": 2,
+        "attempts": 2,
+    }
+    trend = [(w["week"], w["start"], w["attempts"]) for w in report["trend"]]
+    assert trend == [("2026-W36", "2026-09-03", 1), ("2026-W37", "2026-09-07", 1)]
+
+
 def test_an_attempt_counts_in_the_week_it_starts(log: Log, w43: W43) -> None:
     w44 = weekly(log, "2026-W44")  # Monday 00:01 continues Sunday 23:58's attempt
     assert w44["totals"] == {
@@ -297,3 +313,20 @@ def test_term_statement_names_no_one(log: Log, w43: W43) -> None:
     for name in ("alice", "bob", "10.20.0.9", "10.10.0.5"):
         assert name not in pages
     assert "No individual is named" in render_html(statement)
+
+
+def test_the_term_adds_up_its_weeks(log: Log, w43: W43) -> None:
+    # 10.20.0.13's second attempt of the term, nine weeks after its first (W37)
+    log.add("2026-11-10 09:00:00", "10.20.0.13", "x.com")
+    config = log.config()
+    period = term_named("Autumn 2026", config.school_day.terms, LONDON)
+    totals = json.loads(build_report(log.engine, config, period).to_json())["totals"]
+    assert totals == {
+        "requests": 18,  # W43 14, and W37, W42, W44 and W46 one each
+        "attempts": 12,
+        "people": 7,  # alice, bob, 10.20.0.9 to .13
+        "clients": 8,  # alice has two addresses
+        "blocked": 11,
+        "monitored": 1,
+        "repeat_people": 4,  # alice, 10.20.0.9, .10, and .13 over two weeks
+    }
