@@ -22,6 +22,7 @@ from sqlalchemy import Engine, Row
 
 from addons.config import Config
 from addons.incidents import PolicyChange
+from addons.retention import retention_cutoff
 from addons.schedule import SchoolDay
 from reports import queries
 from reports.devices import load_devices
@@ -63,7 +64,8 @@ def build_report(
     now: dt.datetime | None = None,
 ) -> Report:
     """The weekly report for a week or date range, or the governors' statement for a term."""
-    scope = scope_for(config, period, site)
+    now = now or dt.datetime.now(dt.UTC)
+    scope = scope_for(config, period, site, now)
     statement = period.kind == "term"
     # each week's queries read five minutes before it, so its attempts are marked exactly as
     # one window over the whole period would mark them
@@ -106,7 +108,7 @@ def build_report(
             school=config.school.name,
             site=scope.site,
             timezone=config.school.timezone.key,
-            generated_at=(now or dt.datetime.now(dt.UTC)).astimezone(config.school.timezone),
+            generated_at=now.astimezone(config.school.timezone),
             period=PeriodInfo(period.kind, period.label, period.start, period.end),
             school_hours=(
                 config.school_day.start.strftime("%H:%M"),
@@ -124,10 +126,14 @@ def build_report(
     return replace(report, notes=effectiveness_notes(report)) if statement else report
 
 
-def scope_for(config: Config, period: Period, site: str | None = None) -> Scope:
-    """What the queries count: `site` (default: the config's) over `period`."""
+def scope_for(
+    config: Config, period: Period, site: str | None = None, now: dt.datetime | None = None
+) -> Scope:
+    """What the queries count: `site` (default: the config's) over `period`, as kept at
+    `now` (default: now) under `retention_days`."""
     school_day = SchoolDay(config.school_day, config.school.timezone)
-    return Scope(site or config.school.site, period, school_day)
+    kept_since = retention_cutoff(config, now or dt.datetime.now(dt.UTC))
+    return Scope(site or config.school.site, period, school_day, kept_since)
 
 
 def _trend_period(period: Period, config: Config) -> Period:

@@ -124,11 +124,13 @@ def open_log(url: str) -> Engine:
 
 @dataclass(frozen=True)
 class Scope:
-    """What a query counts: one site's incidents in one period, on the school's calendar."""
+    """What a query counts: one site's incidents in one period, on the school's calendar,
+    none older than `kept_since` (naive UTC): past retention is never shown, even unpurged."""
 
     site: str
     period: Period
     school_day: SchoolDay
+    kept_since: dt.datetime
 
 
 # --- the marked rows ----------------------------------------------------------------------
@@ -151,7 +153,8 @@ def _marked(scope: Scope, *columns: str) -> Subquery:
         )
         .where(
             table.c.site == scope.site,
-            table.c.occurred_at >= period.since - ATTEMPT_GAP,
+            # a request past retention does not even continue a later one's attempt
+            table.c.occurred_at >= max(period.since - ATTEMPT_GAP, scope.kept_since),
             table.c.occurred_at < period.until,
         )
         .subquery("requests")

@@ -253,6 +253,27 @@ def test_last_week_is_the_whole_week_when_the_term_began_in_it(log: Log) -> None
     assert trend == [("2026-W36", "2026-09-03", 1), ("2026-W37", "2026-09-07", 1)]
 
 
+def test_nothing_past_retention_is_counted(log: Log, w43: W43) -> None:
+    # generated at 07:00 UTC on 26 October, 5 days' retention keeps Wednesday 21 October from
+    # 08:00 BST on: the 07:58 request is past retention, so 08:01 starts an attempt of its own
+    log.add("2026-10-21 07:58:00", "10.20.0.30", "tiktok.com")
+    kept = log.add("2026-10-21 08:01:00", "10.20.0.30", "tiktok.com")
+    report = weekly(log, "2026-W43", "retention_days: 5")
+    assert report["totals"] == {
+        "requests": 6,  # bob, Friday's, both 01:30s, Sunday 23:58, and 08:01
+        "attempts": 6,
+        "people": 5,  # bob, 10.20.0.9, .10, .11, .30
+        "clients": 5,
+        "blocked": 5,
+        "monitored": 1,
+        "repeat_people": 1,  # 10.20.0.10
+    }
+    assert [i["reference"] for i in report["incidents"]][-2:] == [w43.refs["bob"], kept]
+    assert report["comparison"]["previous"]["attempts"] == 0  # W42: all past retention
+    assert report["comparison"]["term"]["attempts"] == 6  # W37 and W42 are not counted
+    assert [w["attempts"] for w in report["trend"]] == [0] * 7 + [6]
+
+
 def test_an_attempt_counts_in_the_week_it_starts(log: Log, w43: W43) -> None:
     w44 = weekly(log, "2026-W44")  # Monday 00:01 continues Sunday 23:58's attempt
     assert w44["totals"] == {
