@@ -100,7 +100,7 @@ class ReportConfig:
     """`report:`: who gets the emailed report, how to send it, and names for devices."""
 
     recipients: tuple[str, ...] = ()
-    devices: Path | None = None  # a CSV of ip,device-name (a DHCP lease export)
+    devices: Path | None = None  # one more devices file (as `devices:`), for the report only
     smtp: SmtpConfig | None = None
 
 

@@ -2,7 +2,8 @@
 
 The DfE filtering and monitoring standards expect each blocked attempt to identify the device.
 The names come from the files the config lists under `devices:`, each told apart by its content:
-- an inventory CSV, one `ip_or_mac,name` a line (`#` comments, an optional header line);
+- an inventory CSV, one `ip_or_mac,name` a line (`#` comments, an optional header line such as
+  `ip_or_mac,name` or `ip,hostname`, a byte-order mark as Excel writes);
 - a DHCP leases file as dnsmasq writes it: `expiry mac ip hostname client-id` a line.
 A client address is named by the inventory entry for its IP, else by the inventory entry for
 the MAC its lease gives, else by the hostname the device gave in its lease.
@@ -30,7 +31,8 @@ logger = logging.getLogger(__name__)
 RECHECK_SECONDS = 1.0
 _MAC = re.compile(r"[0-9a-f]{2}(?:[:-][0-9a-f]{2}){5}\Z")
 _LEASE = re.compile(r"\d+ \S+ \S+ \S+")  # dnsmasq: expiry hwaddr ip hostname [client-id]
-_HEADER = "ip_or_mac"
+# a header's first cell is a word; a mistyped address (10.20.1.300, AA-BB-CC) is not
+_HEADER = re.compile(r"[a-z][a-z _]*\Z", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def read_devices(paths: tuple[Path, ...]) -> _Names:
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) of each line that is not blank or a comment."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(path, None, f"cannot read devices file: {e}") from e
     for number, line in enumerate(text.splitlines(), start=1):
@@ -114,7 +116,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 def _read_inventory(path: Path, lines: list[tuple[int, str]], names: _Names) -> None:
     for index, (number, line) in enumerate(lines):
         fields = [f.strip() for f in next(csv.reader([line]))]
-        if index == 0 and fields[0].lower() == _HEADER:
+        if index == 0 and _HEADER.match(fields[0]):
             continue
         if len(fields) != 2 or not fields[1]:
             raise ConfigError(path, number, f"expected ip_or_mac,name, got {line!r}")

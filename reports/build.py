@@ -21,11 +21,11 @@ from typing import Any
 from sqlalchemy import Engine, Row
 
 from addons.config import Config
+from addons.devices import Devices
 from addons.incidents import PolicyChange
 from addons.retention import retention_cutoff
 from addons.schedule import SchoolDay
 from reports import queries
-from reports.devices import load_devices
 from reports.model import (
     WEEKDAY_NAMES,
     Attempt,
@@ -89,7 +89,7 @@ def build_report(
             before = period.previous()
             if before not in counted:
                 counted[before] = run(queries.counts, of(before))
-        shaper = _Shaper(config, load_devices(config.report.devices))
+        shaper = _Shaper(config, report_devices(config))
         weeks = {part: _total(tally()) for part, tally in cells.items()}
         weeks |= {week: tally() for week, tally in counted.items()}
         trend = [
@@ -136,6 +136,13 @@ def scope_for(
     return Scope(site or config.school.site, period, school_day, kept_since)
 
 
+def report_devices(config: Config) -> Devices:
+    """Names for the devices the proxy did not name when it recorded an incident: the files
+    under `devices:`, then `report.devices` (a later file's name for an address wins)."""
+    extra = (config.report.devices,) if config.report.devices else ()
+    return Devices(config.devices + extra)
+
+
 def _trend_period(period: Period, config: Config) -> Period:
     """The weeks the trend shows: the term so far (or the whole term), else the last 8 weeks."""
     if period.kind == "term":
@@ -150,7 +157,7 @@ def _trend_period(period: Period, config: Config) -> Period:
 class _Shaper:
     """Turns query rows into the model: sums, sorting, local times, device names."""
 
-    def __init__(self, config: Config, devices: dict[str, str]) -> None:
+    def __init__(self, config: Config, devices: Devices) -> None:
         self.config = config
         self.timezone = config.school.timezone
         self.devices = devices
@@ -253,8 +260,8 @@ class _Shaper:
         return sorted(people, key=lambda p: (-p.attempts, -p.requests, p.who))
 
     def device(self, row: Row[Any]) -> str | None:
-        """The name the proxy recorded with the incident, else the one report.devices gives."""
-        return row.device or self.devices.get(row.client_ip)
+        """The name the proxy recorded with the incident, else the one the files give now."""
+        return row.device or self.devices.name_of(row.client_ip)
 
     def attempt(self, row: Row[Any]) -> Attempt:
         return Attempt(

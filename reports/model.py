@@ -116,7 +116,7 @@ class SchoolDaySplit:
 @dataclass(frozen=True)
 class Client:
     ip: str
-    device: str | None  # as recorded with the incident, else from report.devices
+    device: str | None  # as recorded with the incident, else from the devices files
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import Row
 
+from addons.devices import Devices
 from reports.model import Report
 
 FORMATS = ("html", "md", "csv", "json")
@@ -87,10 +88,10 @@ ATTEMPT_COLUMNS = (
 
 
 def write_attempts_csv(
-    rows: Iterable[Row[Any]], out: TextIO, devices: dict[str, str], timezone: ZoneInfo
+    rows: Iterable[Row[Any]], out: TextIO, devices: Devices, timezone: ZoneInfo
 ) -> None:
     """One row per attempt, local times, for Excel; the device is the name recorded with the
-    incident, else the one `devices` (report.devices) gives."""
+    incident, else the one `devices` gives."""
     writer = csv.writer(out)
     writer.writerow(ATTEMPT_COLUMNS)
     for row in rows:
@@ -103,7 +104,7 @@ def write_attempts_csv(
                 row.person,
                 row.username or "",
                 row.client_ip,
-                row.device or devices.get(row.client_ip, ""),
+                row.device or devices.name_of(row.client_ip) or "",
                 row.client_group,
                 row.host,
                 row.domain,

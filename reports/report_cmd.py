@@ -18,8 +18,7 @@ from sqlalchemy.engine import make_url
 
 from addons.config import Config, load_config
 from reports import period as periods
-from reports.build import build_report, scope_for
-from reports.devices import load_devices
+from reports.build import build_report, report_devices, scope_for
 from reports.mail import MailError, report_message, send
 from reports.model import Report
 from reports.queries import NoIncidentLog, attempts, open_log
@@ -78,8 +77,7 @@ def _report(args: argparse.Namespace) -> int:
                 _write(report, args.format, out)
             else:
                 rows = attempts(engine, scope_for(config, period, args.site))
-                devices = load_devices(config.report.devices)
-                write_attempts_csv(rows, out, devices, config.school.timezone)
+                write_attempts_csv(rows, out, report_devices(config), config.school.timezone)
     finally:
         engine.dispose()
     if args.email is not None:

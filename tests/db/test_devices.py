@@ -67,6 +67,7 @@ def test_no_files_name_nothing() -> None:
     ("text", "line", "message"),
     [
         ("10.20.1.5,office\n10.20.1.300,broken\n", 2, "'10.20.1.300' is not an IP or MAC"),
+        ("AA-BB-CC-DD-EE,office\n", 1, "'AA-BB-CC-DD-EE' is not an IP or MAC"),
         ("# header\n\n10.20.1.5\n", 3, "expected ip_or_mac,name, got '10.20.1.5'"),
         ("10.20.1.5,office,extra\n", 1, "expected ip_or_mac,name"),
         ("10.20.1.5, \n", 1, "expected ip_or_mac,name"),
@@ -80,6 +81,13 @@ def test_a_bad_inventory_line_is_refused_with_file_and_line(
         Devices((path,))
     assert error.value.path == path and error.value.line == line
     assert message in str(error.value)
+
+
+def test_an_inventory_may_start_with_a_header_and_a_byte_order_mark(
+    write: Callable[[str, str], Path],
+) -> None:
+    names = Devices((write("export.csv", "\ufeffIP Address,hostname\n10.20.1.5,office-pc-1\n"),))
+    assert names.name_of("10.20.1.5") == "office-pc-1"
 
 
 def test_a_bad_lease_line_is_refused_with_file_and_line(

@@ -194,6 +194,18 @@ def test_the_device_recorded_with_an_incident_wins(log: Log) -> None:
     ]
 
 
+def test_the_devices_files_name_what_the_proxy_did_not(log: Log, w43: W43) -> None:
+    (log.folder / "dnsmasq.leases").write_text("0 aa:bb:cc:dd:ee:09 10.20.0.9 Y4-iPad-07 *\n")
+    (log.folder / "inventory.csv").write_text("10.20.0.10,Y5-iPad-10\n")
+    extra = "devices: [dnsmasq.leases]\nreport: {devices: inventory.csv}"
+    repeat = weekly(log, "2026-W43", extra)["repeat"]
+    assert [(p["who"], p["clients"]) for p in repeat] == [
+        ("alice", [{"ip": "10.10.0.5", "device": None}, {"ip": "10.10.0.6", "device": None}]),
+        ("10.20.0.9", [{"ip": "10.20.0.9", "device": "Y4-iPad-07"}]),
+        ("10.20.0.10", [{"ip": "10.20.0.10", "device": "Y5-iPad-10"}]),
+    ]
+
+
 def test_incident_list_is_newest_first_with_references(report: dict[str, Any], w43: W43) -> None:
     refs = w43.refs
     assert [(i["reference"], i["started"]) for i in report["incidents"]] == [
