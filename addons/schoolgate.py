@@ -406,17 +406,9 @@ class SchoolGate:
             at=at,
             device=self.policy.devices.name_of(client.peername[0]) if client.peername else None,
         )
+        # No log line per incident: the table is the record, and under mitmdump every log
+        # record is dispatched to every addon, which cost 5-10% of blocked throughput.
         self.writer.add(row)
-        logger.info(
-            "schoolgate: %s %s %s from %s (%s), rule %s, ref %d",
-            decision.action,
-            method,
-            decision.host,
-            row["client_ip"],
-            decision.group,
-            row["rule"],
-            row["id"],
-        )
         return row["id"]
 
     def _record_pending(self, client: connection.Client) -> None:
