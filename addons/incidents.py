@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -40,14 +40,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from addons.hosts import registrable_domain
 from addons.policy import Decision
 
-# Alembic logs its plug-ins at INFO when imported, and "Context impl SQLiteImpl." when run: quiet
-# before the import, so the proxy's log has only `create_schema`'s one line (an upgrade).
-logging.getLogger("alembic").setLevel(logging.WARNING)
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
-from alembic import command  # noqa: E402
-from alembic.config import Config as AlembicConfig  # noqa: E402
-from alembic.runtime.migration import MigrationContext  # noqa: E402
-from alembic.script import ScriptDirectory  # noqa: E402
+# Alembic logs its plug-ins at INFO when imported, and "Context impl SQLiteImpl." when run: quiet
+# before the import, so the proxy's log has only `create_schema`'s one line (an upgrade). It is
+# imported where a schema is checked, not with the model: a report never needs it (0.14 s of
+# every start).
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 logger = logging.getLogger(__name__)
 
@@ -221,10 +221,14 @@ def prepare_incident_log(url: str) -> None:
 
 @functools.cache
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(MIGRATIONS))
 
 
 def _revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     current = MigrationContext.configure(connection).get_current_revision()
     if current is None and inspect(connection).has_table(Incident.__tablename__):
         return UNVERSIONED_REVISION
@@ -250,6 +254,9 @@ def _lock_migrations(connection: Connection) -> None:
 
 
 def _upgrade(connection: Connection, before: str | None) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
