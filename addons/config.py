@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,14 @@ from sqlalchemy.exc import ArgumentError
 from addons.errors import ConfigError
 from addons.lists import Scope, parse_entry
 from addons.matching import ALLOW
+
+SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config" / "policy.yaml"
+
+
+def default_config_path() -> str:
+    """`SCHOOLGATE_CONFIG` if set (as in the container), else the shipped config/policy.yaml."""
+    return os.environ.get("SCHOOLGATE_CONFIG", str(SHIPPED_CONFIG))
+
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WHEN = ("always", "school_day", "outside_school_day")

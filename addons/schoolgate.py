@@ -18,11 +18,9 @@ import gc
 import ipaddress
 import json
 import logging
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from mitmproxy import connection, ctx, dns, exceptions, http, tls
 from mitmproxy.addonmanager import Loader
@@ -33,7 +31,7 @@ from addons import pac, status
 from addons.access import ClientAccess, is_loopback
 from addons.blockpage import render_block_page
 from addons.changes import record_change
-from addons.config import load_config
+from addons.config import default_config_path, load_config
 from addons.dnsanswer import RepeatFilter, is_doh_canary
 from addons.errors import ConfigError
 from addons.incidents import SchemaTooNew, incident_row, make_engine, prepare_incident_log
@@ -44,8 +42,6 @@ from addons.selftest import BLOCKED_HEADER
 from addons.writer import QUEUE_LIMIT, IncidentWriter, spill_path
 
 logger = logging.getLogger("schoolgate")
-
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "policy.yaml"
 
 
 @dataclass
@@ -84,7 +80,7 @@ class SchoolGate:
         loader.add_option(
             "schoolgate_config",
             str,
-            os.environ.get("SCHOOLGATE_CONFIG", str(DEFAULT_CONFIG)),
+            default_config_path(),
             "Path to the schoolgate policy file (config/policy.yaml).",
         )
         loader.add_option(

@@ -28,26 +28,22 @@ from addons.incidents import PolicyChange, make_engine
 from addons.listcheck import validate
 from addons.lists import Scope
 from addons.liststats import ALLOWLIST, category_lists, list_stats
+from reports.commands import Commands, command, command_group
 
 PROGRESS_FROM = 100_000  # lines: a smaller file imports in well under a second
 SHOWN = 5  # entries of one change shown in the text history
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add `schoolgate blocklist` and its subcommands to the command line."""
-    # reports.cli imports this module while it loads, so its helper is imported only now.
-    from reports.cli import _command
-
-    group = commands.add_parser(
+    sub = command_group(
+        commands,
         "blocklist",
-        help="edit, import, check and count the blocklists; show documented changes",
-        description="Edit, import, check and count the blocklists; show documented changes.",
-        epilog="example:\n  schoolgate blocklist add social_networks bere.al --reason 'new app'",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "edit, import, check and count the blocklists; show documented changes",
+        "schoolgate blocklist add social_networks bere.al --reason 'new app'",
     )
-    sub = group.add_subparsers(dest="blocklist_command", required=True, metavar="COMMAND")
 
-    add = _command(
+    add = command(
         sub,
         "add",
         "add entries to a category's list (or the allowlist) and record why",
@@ -58,7 +54,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add.add_argument("--comment", help="a comment written after each new entry")
     add.set_defaults(handler=_add)
 
-    remove = _command(
+    remove = command(
         sub,
         "remove",
         "remove entries from every list of a category (or the allowlist) and record why",
@@ -68,7 +64,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _edit_arguments(remove)
     remove.set_defaults(handler=_remove)
 
-    imported = _command(
+    imported = command(
         sub,
         "import",
         "merge a community list into a category's list, without duplicates, and record why",
@@ -88,7 +84,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     imported.set_defaults(handler=_import)
 
-    check = _command(
+    check = command(
         sub,
         "validate",
         "check the config and every list; every problem with file:line (exit 1 on an error)",
@@ -96,7 +92,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     check.set_defaults(handler=_validate)
 
-    stats = _command(
+    stats = command(
         sub,
         "stats",
         "entries per category, overlaps between categories, entries a parent makes redundant",
@@ -105,7 +101,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     stats.add_argument("--json", action="store_true", help="one JSON document")
     stats.set_defaults(handler=_stats)
 
-    history = _command(
+    history = command(
         sub,
         "history",
         "the documented changes to the lists and reloads of the policy, newest first",

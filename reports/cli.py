@@ -21,30 +21,9 @@ from addons.config import MODES, Config, load_config
 from addons.errors import ConfigError
 from addons.policy import Decision, Policy
 from reports import blocklist_cmd, db_cmd, ops_cmd, report_cmd
+from reports.commands import command
 
 ADDON = Path(__file__).resolve().parent.parent / "addons" / "schoolgate.py"
-DEFAULT_CONFIG = os.environ.get(
-    "SCHOOLGATE_CONFIG", str(Path(__file__).resolve().parent.parent / "config" / "policy.yaml")
-)
-
-
-def _command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    summary: str,
-    example: str,
-) -> argparse.ArgumentParser:
-    parser = commands.add_parser(
-        name,
-        help=summary,
-        description=summary,
-        epilog=f"example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--config", default=DEFAULT_CONFIG, help="policy file (default: %(default)s)"
-    )
-    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = _command(
+    run = command(
         commands,
         "run",
         "start the filtering proxy (mitmdump with the schoolgate addon)",
@@ -78,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
 
-    check = _command(
+    check = command(
         commands,
         "check",
         "say whether the policy blocks a host or URL, and why",

@@ -26,24 +26,19 @@ from addons.incidents import create_schema, make_engine
 from addons.privacy import COLUMNS, erase, incidents_of
 from addons.retention import expired_by_site, purge, retention_cutoff
 from reports.blocklist_cmd import _reason, _who
+from reports.commands import Commands, command, command_group
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add `schoolgate db` and its subcommands to the command line."""
-    # reports.cli imports this module while it loads, so its helper is imported only now.
-    from reports.cli import _command
-
-    group = commands.add_parser(
+    sub = command_group(
+        commands,
         "db",
-        help="upgrade the incident log, purge it past retention, export or erase a person's data",
-        description="Upgrade the incident log, purge it past retention, and serve subject-access "
-        "and erasure requests.",
-        epilog="example:\n  schoolgate db export --user jsmith --format csv --output jsmith.csv",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "upgrade the incident log, purge it past retention, export or erase a person's data",
+        "schoolgate db export --user jsmith --format csv --output jsmith.csv",
     )
-    sub = group.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
 
-    upgrade = _command(
+    upgrade = command(
         sub,
         "upgrade",
         "create the incident log's tables, or upgrade them to this version (keeps every row)",
@@ -51,7 +46,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     upgrade.set_defaults(handler=_upgrade)
 
-    purged = _command(
+    purged = command(
         sub,
         "purge",
         "delete the incidents older than retention_days (the proxy also does so daily)",
@@ -61,7 +56,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     purged.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     purged.set_defaults(handler=_purge)
 
-    export = _command(
+    export = command(
         sub,
         "export",
         "every incident recorded under a user name: the answer to a subject-access request",
@@ -75,7 +70,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     export.set_defaults(handler=_export)
 
-    erased = _command(
+    erased = command(
         sub,
         "erase",
         "delete every incident recorded under a user name (an erasure request); records who "

@@ -30,17 +30,15 @@ from addons.errors import ConfigError
 from addons.incidents import make_engine
 from addons.policy import Policy
 from addons.reload import policy_version
+from reports.commands import Commands, command
 
 TIMEOUT = 5.0  # seconds: the proxy answers its own pages and block pages at once
 DEFAULT_PROXY = "127.0.0.1:8080"  # where `status` looks when the config cannot be read
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add `schoolgate pac`, `status`, `selftest` and `every` to the command line."""
-    # reports.cli imports this module while it loads, so its helper is imported only now.
-    from reports.cli import _command
-
-    pac_command = _command(
+    pac_command = command(
         commands,
         "pac",
         "write the proxy auto-config file (proxy.pac / wpad.dat) for the school's devices",
@@ -52,7 +50,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     pac_command.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
     pac_command.set_defaults(handler=_pac)
 
-    status_command = _command(
+    status_command = command(
         commands,
         "status",
         "is the proxy up, which policy and lists it enforces, today's incidents, the log's queue",
@@ -62,7 +60,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     status_command.add_argument("--json", action="store_true", help="one JSON object")
     status_command.set_defaults(handler=_status)
 
-    selftest_command = _command(
+    selftest_command = command(
         commands,
         "selftest",
         "send test requests through the running proxy and record whether it enforces the policy",
@@ -75,7 +73,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     selftest_command.add_argument("--by", help="who ran it (default: the login name)")
     selftest_command.set_defaults(handler=_selftest)
 
-    every = _command(
+    every = command(
         commands,
         "every",
         "run a schoolgate command every week at a time of the school's timezone, forever",

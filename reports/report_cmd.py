@@ -19,18 +19,16 @@ from sqlalchemy.engine import make_url
 from addons.config import Config, load_config
 from reports import period as periods
 from reports.build import build_report, report_devices, scope_for
+from reports.commands import Commands, command
 from reports.mail import MailError, report_message, send
 from reports.model import Report
 from reports.queries import NoIncidentLog, attempts, open_log
 from reports.render import FORMATS, render_html, render_md, write_attempts_csv, write_weeks_csv
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add `schoolgate report` to the command line."""
-    # reports.cli imports this module while it loads, so its helper is imported only now.
-    from reports.cli import _command
-
-    report = _command(
+    report = command(
         commands,
         "report",
         "the SLT's weekly report on blocked attempts, or the governors' termly statement",

@@ -7,16 +7,11 @@ database of the schoolgate config instead: SCHOOLGATE_CONFIG, else `config/polic
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from alembic import context
 from sqlalchemy import Connection
 
-from addons.config import load_config
+from addons.config import default_config_path, load_config
 from addons.incidents import Base, make_engine
-
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "policy.yaml"
 
 
 def run(connection: Connection) -> None:
@@ -35,7 +30,7 @@ given = context.config.attributes.get("connection")
 if given is not None:
     run(given)
 else:
-    engine = make_engine(load_config(os.environ.get("SCHOOLGATE_CONFIG", DEFAULT_CONFIG)).database)
+    engine = make_engine(load_config(default_config_path()).database)
     with engine.connect() as connection:
         run(connection)
     engine.dispose()
