@@ -8,7 +8,6 @@ The end-to-end tests in `tests/e2e` cover the same addon in a real mitmdump.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,6 @@ from mitmproxy.test import taddons, tflow, tutils
 
 from addons.schoolgate import SchoolGate
 from tests.e2e.realparts import write_config
-
-
-@pytest.fixture
-def addon(tmp_path: Path) -> Iterator[tuple[SchoolGate, taddons.context, Path]]:
-    gate = SchoolGate()
-    with taddons.context(gate) as context:
-        context.configure(gate, schoolgate_config=str(write_config(tmp_path)))
-        yield gate, context, tmp_path
-        gate.done()
 
 
 def _flow(host: str, host_header: str | None, client_ip: str = "10.20.0.7") -> tflow.HTTPFlow:

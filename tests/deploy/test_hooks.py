@@ -8,7 +8,6 @@ the same hooks in test_dns.py, test_pac.py, test_ops.py and test_transparent.py.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,6 @@ from tests.e2e.realparts import write_config
 
 PUPIL = ("10.10.4.2", 50000)  # in the test config's staff network
 OUTSIDER = ("192.0.2.7", 50000)
-
-
-@pytest.fixture
-def addon(tmp_path: Path) -> Iterator[tuple[SchoolGate, taddons.context, Path]]:
-    gate = SchoolGate()
-    with taddons.context(gate) as context:
-        context.configure(gate, schoolgate_config=str(write_config(tmp_path)))
-        yield gate, context, tmp_path
-        gate.done()
 
 
 def _dns(name: str, peer: tuple[str, int] = PUPIL, kind: int = dns.types.A) -> tflow.DNSFlow:
