@@ -81,15 +81,22 @@ def build_report(
 
         cells = {part: run(queries.breakdown, of(part)) for part in parts}
         people = [run(queries.clients, of(part)) for part in parts]
-        counted = {w: run(queries.counts, of(w)) for w in trend_weeks if w not in cells}
         changes = run(queries.policy_changes, scope)
         if not statement:  # the governors' statement names no one: counts only
             repeat = run(queries.repeaters, scope)
             latest = run(queries.latest_attempts, scope, LATEST)
+        # the trend's other weeks last: this thread shapes the rows above while they run
+        counted = {w: run(queries.counts, of(w)) for w in trend_weeks if w not in cells}
+        if not statement:
             before = period.previous()
             if before not in counted:
                 counted[before] = run(queries.counts, of(before))
         shaper = _Shaper(config, report_devices(config))
+        every_cell = [cell for part in parts for cell in cells[part]()]
+        breakdowns = shaper.breakdowns(every_cell)
+        totals = shaper.totals([row for rows in people for row in rows()], every_cell)
+        repeated = [] if statement else shaper.people(repeat())
+        incidents = [] if statement else [shaper.attempt(row) for row in latest()]
         weeks = {part: _total(tally()) for part, tally in cells.items()}
         weeks |= {week: tally() for week, tally in counted.items()}
         trend = [
@@ -102,7 +109,6 @@ def build_report(
             )
             for w in trend_weeks
         ]
-        every_cell = [cell for part in parts for cell in cells[part]()]
         report = Report(
             kind="term" if statement else "weekly",
             school=config.school.name,
@@ -115,11 +121,11 @@ def build_report(
                 config.school_day.end.strftime("%H:%M"),
             ),
             school_weekdays=tuple(sorted(config.school_day.weekdays)),
-            **shaper.breakdowns(every_cell),
-            totals=shaper.totals([row for rows in people for row in rows()], every_cell),
+            **breakdowns,
+            totals=totals,
             comparison=None if statement else shaper.comparison(period, weeks[before], trend),
-            repeat=[] if statement else shaper.people(repeat()),
-            incidents=[] if statement else [shaper.attempt(row) for row in latest()],
+            repeat=repeated,
+            incidents=incidents,
             trend=trend,
             policy_changes=[shaper.change(c) for c in changes()],
         )
