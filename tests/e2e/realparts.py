@@ -198,7 +198,7 @@ school_day:
   start: "08:30"
   end: "15:30"
 groups:
-  staff: {{networks: [10.10.0.0/16]}}
+  staff: {{networks: [10.10.0.0/16], users: [alice]}}
   loopback: {{networks: [127.0.0.0/8, "::1/128"]}}
 default_group: everyone
 categories:
@@ -229,6 +229,7 @@ def start_gateway(
     listen_host: str = "127.0.0.1",
     run_args: Sequence[str] = (),
     port: int | None = None,
+    mitmdump_args: Sequence[str] = (),
 ) -> Gateway:
     """Start `schoolgate run [run_args]` on `port` (default: a free one); wait until it listens."""
     config = config or write_config(root)
@@ -248,6 +249,7 @@ def start_gateway(
                 "--",
                 "--set",
                 f"confdir={root / 'mitmproxy'}",
+                *mitmdump_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -188,3 +188,23 @@ def test_a_bad_config_stops_start_up_with_file_line_and_key(tmp_path: Path):
         n for n, text in enumerate(config.read_text().splitlines(), 1) if "10.10.0.0/33" in text
     )
     assert f"{config}:{line}:" in message
+
+
+def test_proxy_authentication_names_the_user_and_their_group(tmp_path: Path, origin: Origin):
+    """With mitmproxy's proxyauth on, the row names the person, and their group follows them."""
+    gateway = start_gateway(
+        tmp_path, write_config(tmp_path), mitmdump_args=("--set", "proxyauth=alice:secret")
+    )
+    try:
+        status = ("-o", "/dev/null", "-w", "%{http_code}")
+        assert curl("-x", gateway.proxy, *status, origin.url("localhost")).stdout == "407"
+        signed_in = curl(
+            "-x", gateway.proxy, "-U", "alice:secret", *status, origin.url("localhost")
+        )
+        assert signed_in.stdout == "403"
+        [row] = gateway.wait_for_incidents(1)
+        assert row["username"] == "alice"
+        assert row["client_group"] == "staff"  # by user, although 127.0.0.1 is in `loopback`
+        assert origin.requests == []
+    finally:
+        gateway.stop()
