@@ -25,7 +25,11 @@ def unnetworked_config(tmp_path: Path) -> Path:
     """The test config with groups of users only: no network the proxy may answer."""
     config = write_config(tmp_path)
     text = config.read_text()
-    for networks in ("[10.10.0.0/16]", '[127.0.0.0/8, "::1/128"]'):
-        text = text.replace(f"{{networks: {networks}}}", "{users: [alice]}")
+    for groups in (
+        "{networks: [10.10.0.0/16], users: [alice]}",
+        '{networks: [127.0.0.0/8, "::1/128"]}',
+    ):
+        assert groups in text
+        text = text.replace(groups, "{users: [alice]}")
     config.write_text(text)
     return config
