@@ -28,7 +28,7 @@ from tests.blocklists.conftest import schoolgate
 from tests.db.conftest import incident, run_refused, stored_ids
 from tests.e2e.realparts import Gateway, wait_until
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 def migrate_to(engine: Engine, revision: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import random
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from sqlalchemy import Engine, create_engine, insert, text
 
 from addons.config import Config, load_config
 from addons.incidents import Incident, create_schema, make_engine
+from reports.build import build_report
+from reports.period import iso_week
 
 LONDON = ZoneInfo("Europe/London")
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -125,6 +128,17 @@ class Log:
             "url": None,
             "user_agent": None,
         }
+
+
+MONDAY_AFTER_W43 = dt.datetime(2026, 10, 26, 7, 0, tzinfo=dt.UTC)
+
+
+def weekly(log: Log, week: str, extra: str = "", engine: Engine | None = None) -> dict[str, Any]:
+    """The json of `week`'s report, as generated at 07:00 UTC on Monday 26 October 2026."""
+    config = log.config(extra)
+    period = iso_week(week, config.school.timezone)
+    report = build_report(engine or log.engine, config, period, now=MONDAY_AFTER_W43)
+    return json.loads(report.to_json())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -13,15 +13,7 @@ from addons.changes import record_change
 from reports.build import build_report
 from reports.period import iso_week, term_named
 from reports.render import render_html, render_md
-from tests.report.conftest import LONDON, W43, Log
-
-
-def weekly(log: Log, week: str, extra: str = "") -> dict[str, Any]:
-    config = log.config(extra)
-    period = iso_week(week, config.school.timezone)
-    now = dt.datetime(2026, 10, 26, 7, 0, tzinfo=dt.UTC)
-    report = build_report(log.engine, config, period, now=now)
-    return json.loads(report.to_json())
+from tests.report.conftest import LONDON, W43, Log, weekly
 
 
 def counts(rows: list[dict[str, Any]], key: str) -> dict[str, tuple[int, int]]:
