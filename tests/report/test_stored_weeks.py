@@ -13,9 +13,8 @@ from sqlalchemy import Engine, create_engine, event, select, text
 
 from addons.incidents import WeekCount, create_schema, make_engine
 from addons.privacy import erase
-from addons.schedule import SchoolDay
+from reports.build import scope_for
 from reports.period import iso_week
-from reports.queries import Scope
 from reports.stored_weeks import StoredWeeks
 from tests.report.conftest import LONDON, MONDAY_AFTER_W43, POSTGRES, W43, Log, weekly
 
@@ -89,13 +88,11 @@ def test_the_five_minutes_before_a_stored_week_are_part_of_its_rows(log: Log, w4
 
 
 def test_weeks_not_over_or_partly_past_retention_are_not_stored(log: Log, w43: W43) -> None:
-    config = log.config()
+    config = log.config("retention_days: 40")  # keeps from 07:00 UTC on Wednesday 16 September
     weeks = StoredWeeks(log.engine, "test", MONDAY_AFTER_W43)
-    school_day = SchoolDay(config.school_day, config.school.timezone)
-    kept_since = dt.datetime(2026, 9, 16, 7, 0)  # Wednesday of W38
 
     def count(week: str) -> None:
-        weeks.counts(Scope("test", iso_week(week, LONDON), school_day, kept_since))
+        weeks.counts(scope_for(config, iso_week(week, LONDON), now=MONDAY_AFTER_W43))
 
     count("2026-W44")  # not over on Monday morning
     count("2026-W38")  # its Monday and Tuesday are past retention
