@@ -182,7 +182,7 @@ def test_the_readme_shows_the_shipped_rules() -> None:
     readme = (CONFIG.parent / "README.md").read_text(encoding="utf-8")
     rules = [
         line.strip()
-        for folder in ("transparent",)
+        for folder in ("transparent", "egress")
         for path in sorted((CONFIG / folder).iterdir())
         for line in path.read_text().splitlines()
         if line.strip() and not line.lstrip().startswith("#")
