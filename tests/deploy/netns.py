@@ -21,6 +21,7 @@ import os
 import re
 import selectors
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.realparts import wait_until
+from tests.e2e.realparts import Origin, serve, wait_until
 
 CLIENT_IP, OUTSIDER_IP, LAN_IP = "10.201.0.2", "10.201.0.3", "10.201.0.1"
 WAN_IP, ORIGIN_IP = "10.202.0.1", "10.202.0.2"
@@ -255,3 +256,30 @@ def datagrams_past(
 
     wait_until(lambda: all(grew(listener) for listener in passed), 5, "the open UDP ports")
     return [(listener.address, listener.port) for listener in dropped if grew(listener)]
+
+
+@contextlib.contextmanager
+def origin_udp(network: Network) -> Iterator[tuple[list[Datagrams], list[Datagrams]]]:
+    """UDP listeners on the origin, as `datagrams_past` takes them: those the school's rules
+    drop (QUIC, DNS over QUIC, DNS to a server not the school's; IPv4 and IPv6), and NTP's,
+    which they let through."""
+    with contextlib.ExitStack() as stack:
+        quic, doq, dns, ntp, quic6, ntp6 = (
+            stack.enter_context(udp_listener(network.origin, address, port))
+            for address, port in (
+                (ORIGIN_IP, 443), (ORIGIN_IP, 853), (ORIGIN_IP, 53), (ORIGIN_IP, 123),
+                (ORIGIN_IP6, 443), (ORIGIN_IP6, 123),
+            )
+        )  # fmt: skip
+        yield [quic, doq, dns, quic6], [ntp, ntp6]
+
+
+@contextlib.contextmanager
+def origin_web(network: Network, tls: ssl.SSLContext) -> Iterator[tuple[Origin, Origin]]:
+    """The origin's web servers, HTTP on 80 and HTTPS on 443, recording every request."""
+    serving = contextlib.contextmanager(serve)
+    with contextlib.ExitStack() as stack:
+        with inside(network.origin):
+            web = stack.enter_context(serving(Origin(80, "http", address=ORIGIN_IP), None))
+            secure = stack.enter_context(serving(Origin(443, "https", address=ORIGIN_IP), tls))
+        yield web, secure

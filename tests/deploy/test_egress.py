@@ -27,12 +27,13 @@ from tests.deploy.netns import (
     connections,
     datagrams_past,
     inside,
+    origin_udp,
+    origin_web,
     run_in,
     run_ok,
     school_network,
-    udp_listener,
 )
-from tests.e2e.realparts import Origin, free_port, serve, start_gateway, wait_until, write_config
+from tests.e2e.realparts import free_port, start_gateway, wait_until, write_config
 from tests.security.farhost import FarHost, recorder
 
 
@@ -40,24 +41,15 @@ from tests.security.farhost import FarHost, recorder
 def test_the_web_only_through_the_gateway(
     firewall: str, tmp_path: Path, origin_tls: ssl.SSLContext
 ) -> None:
-    serving = contextlib.contextmanager(serve)
     with school_network() as network, contextlib.ExitStack() as stack:
+        web, tls = stack.enter_context(origin_web(network, origin_tls))
         origin = FarHost(network.origin, ORIGIN_IP, WAN_IP)
         origin6 = FarHost(network.origin, ORIGIN_IP6, WAN_IP)
-        with inside(network.origin):
-            web = stack.enter_context(serving(Origin(80, "http", address=ORIGIN_IP), None))
-            tls = stack.enter_context(serving(Origin(443, "https", address=ORIGIN_IP), origin_tls))
         dot, public_proxy, web6, tls6 = (
             stack.enter_context(recorder(host, port, answer=None))
             for host, port in ((origin, 853), (origin, 8080), (origin6, 80), (origin6, 443))
         )
-        quic, doq, dns, ntp, quic6, ntp6 = (
-            stack.enter_context(udp_listener(network.origin, host.address, port))
-            for host, port in (
-                (origin, 443), (origin, 853), (origin, 53), (origin, 123),
-                (origin6, 443), (origin6, 123),
-            )
-        )  # fmt: skip
+        udp = stack.enter_context(origin_udp(network))
         intranet = stack.enter_context(recorder(FarHost(network.servers, SERVER_IP, ""), 80))
 
         # The router forwards, with the egress rules; the gateway is on the server network.
@@ -110,7 +102,7 @@ def test_the_web_only_through_the_gateway(
         assert (web.connections, tls.connections) == seen == (1, 1)
         assert [r.connections for r in (dot, public_proxy, web6, tls6)] == [[]] * 4
         # QUIC, DNS over QUIC and DNS to anyone but the school's resolver: dropped; NTP passes.
-        assert datagrams_past(network.client, [quic, doq, dns, quic6], [ntp, ntp6]) == []
+        assert datagrams_past(network.client, *udp) == []
         # The same servers answer the gateway and the router themselves, which the rules leave be.
         assert connections(network.servers, direct[:4]) == set(direct[:4])
         assert connections(network.gateway, direct[4:]) == set(direct[4:])

@@ -32,19 +32,13 @@ from tests.deploy.netns import (
     connections,
     datagrams_past,
     inside,
+    origin_udp,
+    origin_web,
     run_in,
     run_ok,
     school_network,
-    udp_listener,
 )
-from tests.e2e.realparts import (
-    Origin,
-    free_port,
-    serve,
-    start_gateway,
-    wait_until,
-    write_config,
-)
+from tests.e2e.realparts import free_port, start_gateway, wait_until, write_config
 from tests.security.farhost import FarHost, recorder
 
 # A container's ports published by Docker, as compose does: DNAT from the gateway's address.
@@ -69,11 +63,8 @@ def _resolve(name: str, port: int) -> list[str]:
 def test_transparent_gateway_with_the_readme_rules(
     firewall: str, tmp_path: Path, origin_tls: ssl.SSLContext
 ) -> None:
-    serving = contextlib.contextmanager(serve)
     with school_network() as network, contextlib.ExitStack() as stack:
-        with inside(network.origin):
-            web = stack.enter_context(serving(Origin(80, "http", address=ORIGIN_IP), None))
-            tls = stack.enter_context(serving(Origin(443, "https", address=ORIGIN_IP), origin_tls))
+        web, tls = stack.enter_context(origin_web(network, origin_tls))
         # In the README's order: forwarding and the firewall first, then the proxy.
         port = free_port()
         run_ok(network.gateway, ["sysctl", "-p", str(CONFIG / "transparent" / "sysctl.conf")])
@@ -141,13 +132,7 @@ def _nothing_else_leaves_the_lan(network: Network, firewall: str, settings: dict
                 (on_gateway, 22), (on_gateway, 5432),
             )
         )  # fmt: skip
-        quic, doq, dns, ntp, quic6, ntp6 = (
-            stack.enter_context(udp_listener(network.origin, host.address, port))
-            for host, port in (
-                (origin, 443), (origin, 853), (origin, 53), (origin, 123),
-                (origin6, 443), (origin6, 123),
-            )
-        )  # fmt: skip
+        udp = stack.enter_context(origin_udp(network))
         run_ok(network.gateway, ["nft", "-f", "-"], PUBLISHED)
 
         forbidden = [
@@ -160,7 +145,7 @@ def _nothing_else_leaves_the_lan(network: Network, firewall: str, settings: dict
             r.connections for r in (ssh, ssh6, postgres, dot, gateway_ssh, gateway_postgres)
         ] == [[]] * 6
         # QUIC, DNS over QUIC and DNS to anyone but the gateway are dropped; NTP passes.
-        assert datagrams_past(network.client, [quic, doq, dns, quic6], [ntp, ntp6]) == []
+        assert datagrams_past(network.client, *udp) == []
 
         # The school opens SSH (22) to any server, as the README says: the same servers answer.
         if firewall == "nftables":
@@ -171,7 +156,7 @@ def _nothing_else_leaves_the_lan(network: Network, firewall: str, settings: dict
         assert connections(network.client, forbidden) == {(ORIGIN_IP, 22), (ORIGIN_IP6, 22)}
         wait_until(lambda: ssh.connections and ssh6.connections, 5, "SSH, once opened")
         assert [r.connections for r in (postgres, dot, gateway_ssh, gateway_postgres)] == [[]] * 4
-        assert datagrams_past(network.client, [quic, doq, dns, quic6], [ntp, ntp6]) == []
+        assert datagrams_past(network.client, *udp) == []
         # The gateway's own SSH and PostgreSQL answer another interface: an admin network's.
         wan_side = connections(network.origin, [(LAN_IP, 22), (LAN_IP, 5432)])
         assert wan_side == {(LAN_IP, 22), (LAN_IP, 5432)}
