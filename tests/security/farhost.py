@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.deploy.netns import inside
+from tests.deploy.netns import family, inside
 
 _numbers = itertools.count(1)
 
@@ -191,7 +191,7 @@ def recorder(
     """Listen on `host.address:port` inside the far namespace until the block ends."""
     server = Recorder(host.address, port, answer, tls)
     with inside(host.namespace):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(family(host.address), socket.SOCK_STREAM)
     # The socket belongs to the namespace it was made in, whichever thread serves it.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.address, port))
