@@ -3,7 +3,11 @@
 Apps that ignore the proxy setting still look names up, so the school's resolver answers
 NXDOMAIN for every name the policy blocks for the asking client (same groups, same school day).
 It also answers NXDOMAIN for Mozilla's canary domain, which tells Firefox to keep
-DNS-over-HTTPS off on this network (https://support.mozilla.org/kb/canary-domain-use-application-dnsnet).
+DNS-over-HTTPS off on this network (https://support.mozilla.org/kb/canary-domain-use-application-dnsnet),
+and answers `_dns.resolver.arpa` with no records: that is how a device asks its resolver which
+encrypted resolver it may upgrade to (RFC 9462, Discovery of Designated Resolvers, which
+Windows and Apple's systems support), and an upstream such as 1.1.1.1 would name its own DoH
+server, past the school's filtering. With no answer, the device keeps using the school's resolver.
 
 One look-up is not one attempt: a device asks for A, AAAA and HTTPS records and asks again when
 an answer expires, so a blocked name is recorded once per client per `window` seconds.
@@ -16,11 +20,18 @@ from __future__ import annotations
 from addons.hosts import normalise
 
 DOH_CANARY = "use-application-dns.net"
+DDR_NAME = "_dns.resolver.arpa"
 
 
 def is_doh_canary(name: str) -> bool:
     """Whether `name` is Firefox's DNS-over-HTTPS canary domain."""
     return normalise(name) == DOH_CANARY
+
+
+def is_ddr_query(name: str) -> bool:
+    """Whether `name` asks which encrypted resolvers this one designates (RFC 9462), whatever
+    the record type (SVCB is the one clients ask for; every type gets no data)."""
+    return normalise(name) == DDR_NAME
 
 
 class RepeatFilter:

@@ -85,14 +85,18 @@ def registrable_domain(host: str) -> str:
 
     IP literals and names without a public suffix come back unchanged.
     """
-    if not _PLAIN_HOST.match(host):
+    if not _PLAIN_HOST.match(host) or is_ip_address(host):
         return host
+    return _EXTRACT(host).top_domain_under_public_suffix or host
+
+
+def is_ip_address(host: str) -> bool:
+    """Whether a normalised host is an IP address (`192.0.2.1`, `2001:db8::1`), not a name."""
     try:
         ipaddress.ip_address(host)
-        return host
     except ValueError:
-        pass
-    return _EXTRACT(host).top_domain_under_public_suffix or host
+        return False
+    return True
 
 
 @functools.cache

@@ -8,7 +8,8 @@ Thin by design: it asks `Policy` for a decision and hands incidents to `Incident
   through untouched (never decrypted). Blocked ones are refused (`https_block: refuse`), or
   intercepted to show the block page (`https_block: intercept`, needs the mitmproxy CA on devices).
 - Where the CONNECT target or SNI and the Host header disagree, either being blocked blocks.
-- DNS (`--mode dns@53`): NXDOMAIN for blocked names, recorded with method `DNS`.
+- DNS (`--mode dns@53`): NXDOMAIN for blocked names, recorded with method `DNS`; no data for
+  `_dns.resolver.arpa`, so devices find no encrypted resolver to upgrade to (RFC 9462).
 - Only clients in the school's networks are answered; the proxy itself serves `/proxy.pac`
   and, to loopback clients, `/schoolgate/status`.
 """
@@ -32,7 +33,7 @@ from addons.access import ClientAccess, is_loopback
 from addons.blockpage import render_block_page
 from addons.changes import record_change
 from addons.config import default_config_path, load_config
-from addons.dnsanswer import RepeatFilter, is_doh_canary
+from addons.dnsanswer import RepeatFilter, is_ddr_query, is_doh_canary
 from addons.errors import ConfigError
 from addons.incidents import SchemaTooNew, incident_row, make_engine, prepare_incident_log
 from addons.policy import Decision, Policy
@@ -320,6 +321,9 @@ class SchoolGate:
             return
         if is_doh_canary(question.name):
             flow.response = flow.request.fail(dns.response_codes.NXDOMAIN)
+            return
+        if is_ddr_query(question.name):
+            flow.response = flow.request.succeed([])  # NODATA: no resolver to upgrade to
             return
         client = flow.client_conn
         decision = self._decide((question.name,), client, None)

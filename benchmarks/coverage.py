@@ -1,15 +1,21 @@
-"""Coverage: how much of the public social-network lists the shipped blocklists block.
+"""Coverage: how much of the public social-network lists the shipped blocklists block, and
+how much of the public bypass lists (encrypted-DNS resolvers, platform front-ends).
 
 Every reference entry is decided by the real policy (`addons.policy.Policy` over the shipped
 `config/policy.yaml`), as for a pupil during the school day, so the figures are what the gateway
 does, allowlist included. Prints Markdown tables: each list's share blocked, a breakdown per major
-platform, the most common unblocked registrable domains (for a person to judge), and how much of
-the messaging and video lists the other categories cover.
+platform, the most common unblocked registrable domains (for a person to judge), how much of
+the messaging and video lists the other categories cover; then the DNS-over-HTTPS category's
+share of each public resolver list (names and addresses apart) and the share of the platforms'
+front-ends blocked, with what is left unblocked.
 
     .venv/bin/python benchmarks/coverage.py [--references DIR] [--config FILE] [--top N]
+    .venv/bin/python benchmarks/coverage.py --bypass-only    # from this repository alone
 
-The reference lists are the normalised copies described in `../shared/reference-lists/README.md`
-(one host per line, `#` header lines naming source, commit and licence).
+The social reference lists are the normalised copies described in
+`../shared/reference-lists/README.md`; the bypass lists are in `benchmarks/reference/` (made by
+`benchmarks/references.py`). Both are one host per line, under `#` header lines naming source,
+commit and licence.
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from addons.config import load_config
-from addons.hosts import normalise, registrable_domain
+from addons.hosts import is_ip_address, normalise, registrable_domain
 from addons.policy import Decision, Policy
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REFERENCES = ROOT.parent / "shared" / "reference-lists"
+BYPASS_REFERENCES = ROOT / "benchmarks" / "reference"
 
 PUPIL = "10.20.1.5"
 # A Thursday in the Autumn 2026 term, mid-morning: inside the school day of the shipped config.
@@ -51,6 +58,20 @@ OTHER_LISTS = {
     "blocklistproject_whatsapp.txt": ("Block List Project whatsapp", "messaging"),
     "blocklistproject_youtube.txt": ("Block List Project youtube", "video_sharing"),
 }
+
+# file name -> short name: the public encrypted-DNS resolver lists.
+RESOLVER_LISTS = {
+    "doh_curl_wiki.txt": "curl wiki, DNS-over-HTTPS",
+    "doh_dnscrypt.txt": "dnscrypt-proxy public-resolvers (DoH)",
+    "doh_adguard.txt": "AdGuard known DNS providers",
+}
+# file name -> short name: the public lists of the platforms' front-end instances. Each host's
+# comment names its platform, which decides the category it is compared with.
+FRONTEND_LISTS = {
+    "frontends_libredirect.txt": "LibRedirect instances",
+    "frontends_farside.txt": "Farside instances",
+}
+VIDEO_PLATFORMS = frozenset({"YouTube", "Twitch"})
 
 # A host belongs to the first platform whose pattern it matches; entries of a Block List
 # Project per-platform list that match no pattern belong to that list's platform (they name
@@ -90,14 +111,19 @@ class Reference:
     hosts: tuple[str, ...]
 
 
+def read_tagged(path: Path) -> dict[str, str]:
+    """A normalised reference list's hosts, in file order, each with the comment after it."""
+    hosts: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        entry, _, comment = line.partition("#")
+        if entry.strip():
+            hosts.setdefault(normalise(entry.strip()), comment.strip())
+    return hosts
+
+
 def read_reference(path: Path, name: str) -> Reference:
     """Read a normalised reference list (one host per line, `#` comments)."""
-    hosts: dict[str, None] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        entry = line.split("#", 1)[0].strip()
-        if entry:
-            hosts[normalise(entry)] = None
-    return Reference(path.name, name, tuple(hosts))
+    return Reference(path.name, name, tuple(read_tagged(path)))
 
 
 def platform_of(host: str, file: str) -> str | None:
@@ -251,28 +277,134 @@ def other_table(coverage: Coverage, references: list[tuple[Reference, str]]) -> 
     return table(("list", "entries", "compared with", "listed", "blocked for pupils"), rows)
 
 
+def _counts(coverage: Coverage, hosts: Iterable[str]) -> tuple[int, int, str, int, str, str]:
+    """Names and addresses apart: how many, how many blocked, the share."""
+    hosts = list(hosts)
+    names = [h for h in hosts if not is_ip_address(h)]
+    addresses = [h for h in hosts if is_ip_address(h)]
+    named = sum(coverage.blocked(h) for h in names)
+    addressed = sum(coverage.blocked(h) for h in addresses)
+    return (
+        len(names),
+        named,
+        share(named, len(names)),
+        len(addresses),
+        addressed,
+        share(addressed, len(addresses)),
+    )
+
+
+def resolver_table(coverage: Coverage, references: list[Reference]) -> str:
+    """Per resolver list and over their union: names and addresses, each blocked and share."""
+    rows = [(ref.name, *_counts(coverage, ref.hosts)) for ref in references]
+    union = dict.fromkeys(host for ref in references for host in ref.hosts)
+    rows.append(("all three, once each", *_counts(coverage, union)))
+    header = ("list", "names", "blocked", "share", "addresses", "blocked", "share")
+    return table(header, rows)
+
+
+def unblocked_list(coverage: Coverage, references: list[Reference]) -> str:
+    """Every unblocked entry of the lists, with the lists naming it, for a person to judge."""
+    lists_of: dict[str, list[str]] = defaultdict(list)
+    for number, ref in enumerate(references, start=1):
+        for host in ref.hosts:
+            if not coverage.blocked(host):
+                lists_of[host].append(str(number))
+    legend = ", ".join(f"{n} {ref.name}" for n, ref in enumerate(references, start=1))
+    entries = sorted(lists_of, key=lambda h: (is_ip_address(h), h))
+    lines = [f"- {h} ({','.join(lists_of[h])})" for h in entries] or ["Nothing."]
+    return "\n".join(lines) + f"\n\nLists: {legend}."
+
+
+def read_frontends(path: Path, name: str) -> tuple[Reference, dict[str, str]]:
+    """A front-end list, and each host's platform (its comment: `Platform (front-end)`)."""
+    tagged = read_tagged(path)
+    platforms = {host: comment.split(" (", 1)[0] for host, comment in tagged.items()}
+    return Reference(path.name, name, tuple(tagged)), platforms
+
+
+def frontend_category(platform: str) -> str:
+    """The shipped category a front-end of `platform` belongs in."""
+    return "video_sharing" if platform in VIDEO_PLATFORMS else "social_networks"
+
+
+def frontend_table(coverage: Coverage, lists: list[tuple[Reference, dict[str, str]]]) -> str:
+    """Per front-end list, then per platform over all of them: the share its category lists,
+    and the share blocked for pupils (video front-ends are listed but, like video, allowed)."""
+    platform_of = {host: p for _ref, platforms in lists for host, p in platforms.items()}
+
+    def counts(hosts: list[str]) -> tuple[int, int, str, int, str]:
+        listed = sum(coverage.listed_in(h, frontend_category(platform_of[h])) for h in hosts)
+        blocked = sum(coverage.blocked(h) for h in hosts)
+        return len(hosts), listed, share(listed, len(hosts)), blocked, share(blocked, len(hosts))
+
+    rows = [(ref.name, *counts(list(ref.hosts))) for ref, _platforms in lists]
+    by_platform: dict[str, list[str]] = defaultdict(list)
+    for host, platform in platform_of.items():
+        by_platform[platform].append(host)
+    rows += [(f"{p}, both lists", *counts(by_platform[p])) for p in sorted(by_platform)]
+    header = ("list", "entries", "listed in its category", "share", "blocked for pupils", "share")
+    return table(header, rows)
+
+
+def unlisted_frontends(coverage: Coverage, lists: list[tuple[Reference, dict[str, str]]]) -> str:
+    """The front-end hosts their category does not list, with their platform."""
+    missing = sorted(
+        (host, platform)
+        for _ref, platforms in lists
+        for host, platform in platforms.items()
+        if not coverage.listed_in(host, frontend_category(platform))
+    )
+    return "\n".join(f"- {h} ({p})" for h, p in dict(missing).items()) or "None."
+
+
+def print_bypass(coverage: Coverage, folder: Path) -> None:
+    """The encrypted-DNS and front-end tables, from the copies in `folder`."""
+    resolvers = [read_reference(folder / f, n) for f, n in RESOLVER_LISTS.items()]
+    frontends = [read_frontends(folder / f, n) for f, n in FRONTEND_LISTS.items()]
+    print("## Encrypted-DNS resolver lists (dns_over_https)\n")
+    print(resolver_table(coverage, resolvers), end="\n\n")
+    print("### Not blocked\n")
+    print(unblocked_list(coverage, resolvers), end="\n\n")
+    print("## Platform front-ends (social_networks, video_sharing)\n")
+    print(frontend_table(coverage, frontends), end="\n\n")
+    print("### Not listed in their category\n")
+    print(unlisted_frontends(coverage, frontends))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the coverage tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--references", type=Path, default=DEFAULT_REFERENCES)
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "policy.yaml")
     parser.add_argument("--top", type=int, default=40, help="unblocked domains to list")
+    parser.add_argument("--bypass-references", type=Path, default=BYPASS_REFERENCES)
+    parser.add_argument(
+        "--bypass-only",
+        action="store_true",
+        help="only the encrypted-DNS and front-end tables (their lists are in this repository)",
+    )
     args = parser.parse_args(argv)
 
     coverage = Coverage(Policy(load_config(args.config)))
-    social = [read_reference(args.references / f, n) for f, n in SOCIAL_LISTS.items()]
-    other = [
-        (read_reference(args.references / f, n), category)
-        for f, (n, category) in OTHER_LISTS.items()
-    ]
     day = dt.datetime.fromtimestamp(SCHOOL_DAY, ZoneInfo("Europe/London"))
     print(f"Decided as for a pupil ({PUPIL}) on {day:%a %Y-%m-%d %H:%M} (school day).\n")
+    if not args.bypass_only:
+        print_social(coverage, args.references, args.top)
+        print()
+    print_bypass(coverage, args.bypass_references)
+
+
+def print_social(coverage: Coverage, folder: Path, top: int) -> None:
+    """The social-network, messaging and video tables, from the copies in `folder`."""
+    social = [read_reference(folder / f, n) for f, n in SOCIAL_LISTS.items()]
+    other = [(read_reference(folder / f, n), category) for f, (n, category) in OTHER_LISTS.items()]
     print("## Social-network lists\n")
     print(list_table(coverage, social), end="\n\n")
     print("## Major platforms (union of the lists above)\n")
     print(platform_table(coverage, social), end="\n\n")
-    print(f"## The {args.top} most common unblocked registrable domains\n")
-    print(gaps_table(coverage, social, args.top), end="\n\n")
+    print(f"## The {top} most common unblocked registrable domains\n")
+    print(gaps_table(coverage, social, top), end="\n\n")
     print("## Messaging and video lists\n")
     print(other_table(coverage, other))
 

@@ -60,9 +60,12 @@ def dns_gateway(tmp_path: Path, upstream: Upstream) -> Iterator[tuple[Gateway, i
         port = probe.getsockname()[1]
     run_args = ["--dns", "--dns-port", str(port), "--dns-upstream", f"127.0.0.1:{upstream.port}"]
     gateway = start_gateway(tmp_path, run_args=run_args)
-    wait_until(lambda: gateway.log().count("listening at") >= 2, 10, "the DNS listener")
-    yield gateway, port
-    gateway.stop()
+    try:
+        # Its second listener can take a while on a loaded machine.
+        wait_until(lambda: gateway.log().count("listening at") >= 2, 30, "the DNS listener")
+        yield gateway, port
+    finally:
+        gateway.stop()
 
 
 def _dig(port: int, name: str, *options: str) -> tuple[str, list[str]]:
@@ -97,6 +100,19 @@ def test_dns_refuses_blocked_names_and_forwards_the_rest(
         ("DNS", "www.facebook.com", None, "loopback"),  # A and AAAA: one attempt
         ("DNS", "m.facebook.com", None, "loopback"),
     ]
+
+
+def test_ddr_gets_no_data_so_no_device_upgrades_past_the_school_resolver(
+    dns_gateway: tuple[Gateway, int], upstream: Upstream
+):
+    """RFC 9462: a device asks `_dns.resolver.arpa` (SVCB) which encrypted resolver to use."""
+    _gateway, port = dns_gateway
+    assert _dig(port, "www.example.org") == ("NOERROR", [ANSWER])  # the upstream answers A
+    for kind in ("SVCB", "A", "TYPE64"):
+        assert _dig(port, "_dns.resolver.arpa", kind) == ("NOERROR", []), kind
+    assert _dig(port, "_DNS.Resolver.ARPA.", "SVCB", "+tcp") == ("NOERROR", [])
+    assert _dig(port, "use-application-dns.net") == ("NXDOMAIN", [])  # the canary as before
+    assert upstream.asked == ["www.example.org"]  # answered by the gateway, never forwarded
 
 
 def test_run_dns_adds_mitmproxy_dns_modes():

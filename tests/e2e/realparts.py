@@ -230,13 +230,19 @@ def start_gateway(
     run_args: Sequence[str] = (),
     port: int | None = None,
     mitmdump_args: Sequence[str] = (),
+    command_prefix: Sequence[str] = (),
 ) -> Gateway:
-    """Start `schoolgate run [run_args]` on `port` (default: a free one); wait until it listens."""
+    """Start `schoolgate run [run_args]` on `port` (default: a free one); wait until it listens.
+
+    `command_prefix` runs it through another command that execs it (`unshare ...`), so the
+    process stays the gateway's.
+    """
     config = config or write_config(root)
     port = port or free_port()
     with (root / "gateway.log").open("wb") as log:  # the child keeps its own copy
         process = subprocess.Popen(
             [
+                *command_prefix,
                 str(BIN / "schoolgate"),
                 "run",
                 "--config",
