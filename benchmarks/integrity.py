@@ -377,7 +377,7 @@ def start_proxy(
     return Proxy(tree, port, pid)
 
 
-# --- the report -------------------------------------------------------------------------------
+# --- the rounds -------------------------------------------------------------------------------
 
 
 def check(scenario: Scenario, tree: Tree, run: Run) -> str | None:
@@ -388,6 +388,49 @@ def check(scenario: Scenario, tree: Tree, run: Run) -> str | None:
             f"{run.unexpected} not"
         )
     return None
+
+
+def rounds(
+    settings: Settings, cases: Sequence[Scenario], proxies: Sequence[Proxy]
+) -> tuple[dict[str, dict[str, list[Run]]], list[str]]:
+    """Every scenario against every proxy in each round, the order turned round by round and
+    scenario by scenario; the runs, and what was wrong with any of them."""
+    results: dict[str, dict[str, list[Run]]] = {
+        case.label: {proxy.tree.label: [] for proxy in proxies} for case in cases
+    }
+    errors = []
+    for number in range(settings.rounds):
+        gateway.progress(f"round {number + 1} of {settings.rounds}")
+        for index, scenario in enumerate(cases):
+            order = proxies if (number + index) % 2 == 0 else proxies[::-1]
+            for proxy in order:
+                run = scenario.measure(proxy.port, proxy.pid, settings.seconds)
+                results[scenario.label][proxy.tree.label].append(run)
+                gateway.progress(
+                    f"  {scenario.label}, {proxy.tree.label}: {run.per_second:,.0f} req/s, "
+                    f"{run.cpu_us:,.0f} us CPU a request, {run.unexpected} unexpected"
+                )
+                if problem := check(scenario, proxy.tree, run):
+                    errors.append(problem)
+    return results, errors
+
+
+def cpu_of(proxy: Proxy) -> float:
+    return gateway.cpu_seconds(proxy.pid)
+
+
+def cpu_busy(cpu: int) -> tuple[float, float]:
+    """Seconds `cpu` has been busy (anything but idle and waiting for I/O), and in all, since
+    boot (/proc/stat): how much of the proxies' core other processes took."""
+    with open("/proc/stat") as stat:
+        fields = next(line.split() for line in stat if line.startswith(f"cpu{cpu} "))
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, fields[1:9])
+    busy = user + nice + system + irq + softirq + steal
+    tick = os.sysconf("SC_CLK_TCK")
+    return busy / tick, (busy + idle + iowait) / tick
+
+
+# --- the report -------------------------------------------------------------------------------
 
 
 def ratios(runs: dict[str, list[Run]], figure: Callable[[Run], float]) -> list[float]:
@@ -451,7 +494,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpus = sorted(os.sched_getaffinity(0))
     proxy_cpu, load_cpu = cpus[0], cpus[-1]  # one and the same on a single core
     started, clock, load_at_start = dt.datetime.now(dt.UTC), time.monotonic(), os.getloadavg()[0]
-    errors: list[str] = []
     with (
         tempfile.TemporaryDirectory(prefix="schoolgate-integrity-") as folder,
         contextlib.ExitStack() as stack,
@@ -474,23 +516,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warm = scenario.measure(proxy.port, None, settings.warm_up_seconds)
                 if problem := check(scenario, tree, warm):
                     raise SystemExit(f"integrity.py: warm-up failed: {problem}")
-        results = {case.label: {tree.label: [] for tree in trees} for case in cases}
-        for number in range(settings.rounds):
-            gateway.progress(f"round {number + 1} of {settings.rounds}")
-            for index, scenario in enumerate(cases):
-                order = proxies if (number + index) % 2 == 0 else proxies[::-1]
-                for proxy in order:
-                    run = scenario.measure(proxy.port, proxy.pid, settings.seconds)
-                    results[scenario.label][proxy.tree.label].append(run)
-                    gateway.progress(
-                        f"  {scenario.label}, {proxy.tree.label}: {run.per_second:,.0f} req/s, "
-                        f"{run.cpu_us:,.0f} us CPU a request, {run.unexpected} unexpected"
-                    )
-                    if problem := check(scenario, proxy.tree, run):
-                        errors.append(problem)
+        (busy, total), ours = cpu_busy(proxy_cpu), sum(map(cpu_of, proxies))
+        results, errors = rounds(settings, cases, proxies)
+        (busy_after, total_after), ours_after = cpu_busy(proxy_cpu), sum(map(cpu_of, proxies))
+        others = (busy_after - busy - (ours_after - ours)) / (total_after - total)
     table, verdicts = report(results)
     print(f"# benchmarks/integrity.py, {started:%Y-%m-%d %H:%M} UTC\n\n{gateway.machine()}")
-    print(f"Load average when the run started: {load_at_start:.2f}.\n")
+    print(
+        f"Load average when the run started: {load_at_start:.2f}. Other processes kept CPU "
+        f"{proxy_cpu}, the proxies' core, busy {max(others, 0):.0%} of the time during the "
+        "rounds (about 0% on a quiet machine; the busier, the noisier the ratios).\n"
+    )
     for tree in trees:
         print(f"- {tree.label}: {tree.description}")
     print(
