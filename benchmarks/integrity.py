@@ -16,18 +16,19 @@ checks refuse loopback, and 80 and 443 are ports they allow by default. The prox
 name (origin.bench.test) in a hosts file bind-mounted over /etc/hosts in a mount namespace of
 their own, as they would find a site through DNS.
 
-Scenarios, each measured for both trees in every round, in turn (baseline first in one round,
-the candidate first in the next), 50 clients each:
+Scenarios, each measured for both trees in every round, one after the other (which goes first
+alternates from round to round and from scenario to scenario), 50 clients each:
 - HTTP allowed, keep-alive (wrk);
-- HTTP allowed, a new connection per request (wrk, `Connection: close`);
+- HTTP allowed, a new connection per request (hey, `-disable-keepalive`);
 - HTTP blocked: www.facebook.com, answered 403 with the block page and logged (wrk, keep-alive);
 - CONNECT allowed: a new connection per request: CONNECT, a TLS handshake with the origin
   through the tunnel (passed through, not decrypted), one GET (hey);
-- CONNECT refused: CONNECT www.facebook.com:443, answered 403 (hey).
+- CONNECT refused: CONNECT www.facebook.com:443, answered 403 and logged (hey).
 
-Prints a Markdown table: per scenario and tree, the medians over the rounds of requests/s and
-of the proxy's CPU time per request (user + system of all its threads, /proc/PID/stat), and the
-candidate/baseline ratio of each: the median of the per-round ratios, with their range. Target
+Prints a Markdown table (and each run's figures on stderr): per scenario and tree, the medians
+over the rounds of requests/s and of the proxy's CPU time per request (user + system of all its
+threads, /proc/PID/stat), and the candidate/baseline ratio of each: the median of the per-round
+ratios, with their range. The header says how busy other processes kept the proxies' core. Target
 (issue 12): the checks cost under 3% per request, judged on CPU per request (steadier than
 requests/s on a shared machine). Exits non-zero on errors only (a tool or a proxy failed, or a
 scenario's answers were not what it expects), never on a missed target.
