@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,10 +122,14 @@ def traffic(rng: random.Random, listed: int, count: int) -> list[str]:
     return hosts
 
 
-def write_config(folder: Path, synthetic: Path, keep_shipped_lists: bool) -> Path:
-    """The shipped policy (groups, school day, rules, allowlist) with `synthetic` added to its
+def write_config(
+    folder: Path,
+    synthetic: Path,
+    keep_shipped_lists: bool,
+    shipped: Path = ROOT / "config" / "policy.yaml",
+) -> Path:
+    """The `shipped` policy (groups, school day, rules, allowlist) with `synthetic` added to its
     CATEGORY, the shipped category lists kept or emptied, and incidents in a SQLite file here."""
-    shipped = ROOT / "config" / "policy.yaml"
     config = yaml.safe_load(shipped.read_text(encoding="utf-8"))
     empty = folder / "empty.txt"
     empty.touch()
@@ -212,7 +216,7 @@ def in_fresh_process[T](function: Callable[..., T], *args: object) -> T:
 _RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
 
 
-class _Responder(asyncio.Protocol):
+class Responder(asyncio.Protocol):
     """Answers every complete request head with one canned response (wrk sends bodiless GETs)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -233,7 +237,7 @@ def serve_origin(port: int, cpu: int) -> None:
     (`python -m http.server` is slower, and nginx would be one more thing to install)."""
 
     async def serve() -> None:
-        server = await asyncio.get_running_loop().create_server(_Responder, "127.0.0.1", port)
+        server = await asyncio.get_running_loop().create_server(Responder, "127.0.0.1", port)
         await server.serve_forever()
 
     os.sched_setaffinity(0, {cpu})
@@ -260,8 +264,14 @@ class Load:
     requests: int
     requests_per_second: float
     p99_ms: float
-    failures: int  # non-2xx/3xx answers and socket errors
+    non_2xx: int  # answers other than 2xx/3xx (all of them, where the proxy blocks)
+    errors: int  # socket errors: connect, read, write, timeout
     proxy_cpu_s: float  # CPU time the proxy used meanwhile (0 when no proxy was watched)
+
+    @property
+    def failures(self) -> int:
+        """Non-2xx/3xx answers and socket errors."""
+        return self.non_2xx + self.errors
 
     @property
     def per_cpu_second(self) -> float:
@@ -321,23 +331,34 @@ def proxies(work: Path, config: Path) -> list[Proxy]:
     return found
 
 
-def wait_for_port(port: int, alive: Callable[[], bool], what: str, log: Path | None) -> None:
-    """Return once `port` accepts connections; exit with the log's tail if `what` died."""
+def wait_for_port(
+    port: int, alive: Callable[[], bool], what: str, log: Path | None, host: str = "127.0.0.1"
+) -> None:
+    """Return once `host:port` accepts connections; exit with the log's tail if `what` died."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and alive():
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 1):
             return
         time.sleep(0.1)
     tail = log.read_text(errors="replace")[-2000:] if log else ""
-    raise SystemExit(f"gateway.py: {what} is not listening on port {port}\n{tail}")
+    raise SystemExit(f"{Path(sys.argv[0]).name}: {what} is not listening on {host}:{port}\n{tail}")
 
 
 @contextlib.contextmanager
-def running(argv: Sequence[str], cpu: int, port: int, log: Path) -> Iterator[int]:
+def running(
+    argv: Sequence[str],
+    cpu: int,
+    port: int,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[int]:
     """`argv` pinned to `cpu` with taskset, listening on `port`, for the duration of the block;
     yields its process id (taskset and `schoolgate run` exec, so it is mitmdump's)."""
     with log.open("wb") as out:
-        process = subprocess.Popen(["taskset", "-c", str(cpu), *argv], stdout=out, stderr=out)
+        process = subprocess.Popen(
+            ["taskset", "-c", str(cpu), *argv], stdout=out, stderr=out, env=env, cwd=cwd
+        )
     try:
         wait_for_port(port, lambda: process.poll() is None, argv[0], log)
         yield process.pid
@@ -388,10 +409,11 @@ def run_wrk(url: str, seconds: int, cpu: int, script: Path | None, proxy: int | 
     count, rate = re.search(r"(\d+) requests in", out), re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = _P99.search(out)
     if count is None or rate is None or p99 is None:
-        raise SystemExit(f"gateway.py: cannot read wrk's output:\n{out}")
-    failures = sum(int(answers or errors) for answers, errors in _FAILURES.findall(out))
+        raise SystemExit(f"{Path(sys.argv[0]).name}: cannot read wrk's output:\n{out}")
+    found = _FAILURES.findall(out)
+    non_2xx, errors = (sum(int(pair[kind] or 0) for pair in found) for kind in (0, 1))
     p99_ms = float(p99[1]) * _MS_PER_UNIT[p99[2]]
-    return Load(int(count[1]), float(rate[1]), p99_ms, failures, used)
+    return Load(int(count[1]), float(rate[1]), p99_ms, non_2xx, errors, used)
 
 
 def status_through(port: int, host: str) -> int:
@@ -404,10 +426,10 @@ def status_through(port: int, host: str) -> int:
         connection.close()
 
 
-def wrk_script(folder: Path, origin_port: int) -> Path:
-    """wrk through an explicit proxy: connect to the proxy, ask for the origin's absolute URL."""
-    script = folder / "through-proxy.lua"
-    target = f"127.0.0.1:{origin_port}"
+def wrk_script(folder: Path, target: str) -> Path:
+    """wrk through an explicit proxy: connect to the proxy, ask for `target`'s absolute URL
+    (`target` is a host or host:port)."""
+    script = folder / f"through-proxy-{target}.lua"
     script.write_text(f'wrk.path = "http://{target}/"\nwrk.headers["Host"] = "{target}"\n')
     return script
 
@@ -417,7 +439,7 @@ def throughput(
 ) -> tuple[Load, dict[str, list[Load]]]:
     """The origin alone, then every proxy once per round, each round starting one proxy later."""
     origin_port = free_port()
-    script = wrk_script(work, origin_port)
+    script = wrk_script(work, f"127.0.0.1:{origin_port}")
     candidates = proxies(work, config)
     loads: dict[str, list[Load]] = {proxy.label: [] for proxy in candidates}
     with contextlib.ExitStack() as stack:

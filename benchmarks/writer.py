@@ -252,10 +252,7 @@ def proxy_runs(settings: Settings, work: Path) -> tuple[dict[str, Variant], int,
     empty = work / "empty.txt"
     empty.touch()
     config = gateway.write_config(work, empty, keep_shipped_lists=True)
-    script = work / "blocked.lua"
-    script.write_text(
-        f'wrk.path = "http://{BLOCKED_HOST}/"\nwrk.headers["Host"] = "{BLOCKED_HOST}"\n'
-    )
+    script = gateway.wrk_script(work, BLOCKED_HOST)
     variants = {
         "logging on": Variant(
             "logging on", gateway.ROOT / "addons" / "schoolgate.py", gateway.free_port(), []
