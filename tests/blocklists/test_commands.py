@@ -178,7 +178,7 @@ def test_stats_prints_a_table_or_json(files: PolicyFiles) -> None:
     files.write(lists=LISTS)
     code, out, _err = _run(files, "stats")
     assert code == 0
-    assert out.splitlines()[1].split() == ["social_networks", "7", "5", "1", "1", "2"]
+    assert out.splitlines()[1].split() == ["social_networks", "7", "5", "1", "1", "0", "2"]
     assert "  video in social_networks: 2 (youtube.com, facebook.com)" in out
     social = files.list_path("social.txt")
     assert f"  social_networks: m.facebook.com ({social}:3) by facebook.com ({social}:2)" in out
