@@ -74,6 +74,23 @@ def test_base_config_loads_into_typed_values(files: PolicyFiles) -> None:
         8080,
         "regular",
     )
+    assert config.proxy.allow_tls_without_sni == frozenset()
+    assert config.proxy.allow_destinations == ()
+
+
+def test_the_gateways_own_rules_are_relaxed_by_name(files: PolicyFiles) -> None:
+    text = edit(
+        BASE_CONFIG,
+        "retention_days: 30\n",
+        "retention_days: 30\nproxy:\n  allow_tls_without_sni: [staff, everyone]\n"
+        '  allow_destinations: [127.0.0.1/32, "::1"]\n',
+    )
+    proxy = files.config(text).proxy
+    assert proxy.allow_tls_without_sni == frozenset({"staff", "everyone"})
+    assert proxy.allow_destinations == (
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
 
 
 def test_relative_paths_resolve_against_the_config_folder_not_the_working_directory(
@@ -213,6 +230,18 @@ ERRORS = {
         "retention_days: 30\nproxy: {listen_port: 70000}\n",
         "70000",
         "proxy.listen_port",
+    ),
+    "unknown group allowed TLS without SNI": (
+        "retention_days: 30\n",
+        "retention_days: 30\nproxy:\n  allow_tls_without_sni: [staff, pupil]\n",
+        "allow_tls_without_sni",
+        "proxy.allow_tls_without_sni[1]",
+    ),
+    "a destination that is no network": (
+        "retention_days: 30\n",
+        "retention_days: 30\nproxy:\n  allow_destinations: [127.0.0.1/33]\n",
+        "allow_destinations",
+        "proxy.allow_destinations[0]",
     ),
     "duplicate key": ("  site: test\n", "  site: test\n  site: other\n", "other", "site"),
     "missing required key": ("  contact: the school office\n", "", "^school:", "school"),
