@@ -41,27 +41,24 @@ _ZONE = re.compile(r"[A-Za-z0-9_.~-]{1,64}\Z")
 _PORT_SUFFIX = re.compile(r":[0-9]*\Z")
 
 
+@functools.lru_cache(maxsize=16384)
 def parse_authority(text: str) -> tuple[str, int | None]:
     """Read a Host header, URL authority or CONNECT target as the client's OS would connect to
     it: (canonical host, port or None when none is given).
 
     ValueError says what is wrong, without repeating the text (it may be hostile): a port that
     is not 1-65535 in ASCII digits, a character no host name has, a number that is no IPv4
-    address, a host over 253 characters.
+    address, a host over 253 characters. Cached (an error is not), so the cache holds keys of
+    at most 300 characters.
     """
     if len(text) > _MAX_AUTHORITY:
         raise ValueError(f"the host is longer than {MAX_HOST} characters")
-    return _cached_authority(text)
+    return _authority(text)
 
 
 def canonical_host(text: str) -> str:
     """The canonical host of an authority or host (`0x08080808:443` -> `8.8.8.8`); ValueError."""
     return parse_authority(text)[0]
-
-
-@functools.lru_cache(maxsize=16384)
-def _cached_authority(text: str) -> tuple[str, int | None]:
-    return _authority(text)  # bounded by _MAX_AUTHORITY: the cache holds at most ~5 MB of keys
 
 
 def _authority(text: str) -> tuple[str, int | None]:
