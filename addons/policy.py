@@ -50,7 +50,8 @@ class Decision:
     def reason(self) -> str:
         """One sentence for IT: which entry, which rule, which group. Reads list files for lines."""
         if self.defence is not None:
-            return f"{self.host}: {self.defence.rule.policy} (rule {self.defence.rule.name})"
+            rule = self.defence.rule
+            return f"rule {rule.name} blocks it for group {self.group}: {rule.policy}"
         if self.match is None and self.allowed_by is None:
             return f"{self.host} is in no list"
         if self.allowed_by is not None:

@@ -134,7 +134,7 @@ def test_tls_without_sni_to_an_address_is_refused_while_a_blocking_rule_applies(
     assert (decision.action, decision.host, decision.group) == ("block", "203.0.113.5", "pupils")
     assert decision.rule is not None and decision.rule.name == "tls-without-sni"
     assert decision.category == "tls_without_sni"
-    assert decision.reason().startswith("203.0.113.5: HTTPS to a bare IP address whose greeting")
+    assert decision.reason().startswith("rule tls-without-sni blocks it for group pupils: HTTPS")
     # The same address with a site name in the ClientHello is decided by its lists: allowed.
     assert policy.decide("203.0.113.5", "10.20.1.5", at=DAY).action == "allow"
 
