@@ -26,6 +26,8 @@ _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _DOMAIN = re.compile(rf"(?:{_LABEL}\.)*(?!(?:[0-9]+|0x[0-9a-f]*)\Z){_LABEL}\Z")
 _LAST_LABEL_NUMERIC = re.compile(r"(?:.*\.)?(?:[0-9]+|0x[0-9a-f]*)\.?\Z", re.IGNORECASE | re.DOTALL)
 _NETWORK_SHAPE = re.compile(r"=?[0-9a-f:.]+/[0-9]+\Z", re.IGNORECASE)
+_BYTE = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"(?:{_BYTE}\.){{3}}{_BYTE}\Z")  # as `ipaddress` writes it: canonical
 
 
 class Scope(enum.Enum):
@@ -172,6 +174,9 @@ def read_list(path: Path) -> Iterator[tuple[int, str, Scope]]:
                 continue
             if line.startswith("=") and len(line) <= 254 and _DOMAIN.match(line, 1):
                 yield number, line[1:], Scope.EXACT  # an imported hosts file's line
+                continue
+            if _IPV4.match(line):
+                yield number, line, Scope.NETWORK  # an IPv4 address, already canonical
                 continue
             entry = entry_text(line)
             if not entry:

@@ -76,13 +76,18 @@ class NetworkIndex:
 
     def add(self, entry: str, number: int) -> None:
         """Index the canonical entry (`1.1.1.1`, `1.1.1.0/24`) as from source `number`."""
-        network = ipaddress.ip_network(entry)
-        version, length = network.version, network.prefixlen
+        if "/" in entry:
+            network = ipaddress.ip_network(entry)
+            address, length = network.network_address, network.prefixlen
+        else:  # an address: the common entry, without building a network
+            address = ipaddress.ip_address(entry)
+            length = address.max_prefixlen
+        version = address.version
         table = self._tables.get((version, length))
         if table is None:
             table = self._tables[(version, length)] = {}
             self._lengths[version] = tuple(sorted({*self._lengths[version], length}, reverse=True))
-        key = int(network.network_address) >> (network.max_prefixlen - length)
+        key = int(address) >> (address.max_prefixlen - length)
         hit = table.setdefault(key, number)
         if hit != number:
             table[key] = _merged(hit, number)
