@@ -323,3 +323,17 @@ def test_a_bad_list_line_names_the_list_file_and_its_line(files: PolicyFiles) ->
     line = line_of(social, "^not a domain!")
     assert (caught.value.path, caught.value.line) == (files.list_path("social.txt"), line)
     assert str(caught.value).startswith(f"{files.list_path('social.txt')}:{line}: 'not a domain!'")
+
+
+def test_an_address_in_proxy_direct_is_a_network_however_it_is_written(files: PolicyFiles) -> None:
+    text = edit(
+        BASE_CONFIG,
+        "retention_days: 30\n",
+        'retention_days: 30\nproxy:\n  direct: [10.0.0.0/8, "=192.168.5.7", school.example]\n',
+    )
+    proxy = files.config(text).proxy
+    assert proxy.direct_networks == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("192.168.5.7/32"),
+    )
+    assert [domain for domain, _scope in proxy.direct_hosts] == ["school.example"]
