@@ -81,7 +81,7 @@ class SchoolGate:
         self.loaded: status.PolicyEvent | None = None  # the policy in force
         self.last_event: status.PolicyEvent | None = None  # the last load, good or refused
         self._dns_recorded = RepeatFilter()
-        self._refusals = RepeatFilter()  # (client, reason): a refusal logged once a minute
+        self._refusals = RepeatFilter()  # (client, reason): logged or recorded once a minute
         self._clients: dict[str, _ClientState] = {}  # open connections only: popped at close
 
     # --- options ---------------------------------------------------------------------------
