@@ -92,6 +92,10 @@ class ProxyConfig:
     # `proxy.direct`: what the PAC file sends around the proxy (the school's own hosts).
     direct_networks: tuple[ipaddress.IPv4Network, ...] = ()
     direct_hosts: tuple[tuple[str, Scope], ...] = ()
+    # Groups whose HTTPS to a bare IP address without SNI is let through (default: none).
+    allow_tls_without_sni: frozenset[str] = frozenset()
+    # Addresses the gateway may reach although they are its own (a test origin on loopback).
+    allow_destinations: tuple[Network, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -406,23 +410,46 @@ def _direct(node: _Node) -> ipaddress.IPv4Network | tuple[str, Scope]:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         try:
-            return parse_entry(text)
+            domain, scope = parse_entry(text)
         except ValueError as e:
             raise node.error(f"{e}, nor a network (like 10.0.0.0/8)") from None
+        if scope is not Scope.NETWORK:
+            return domain, scope
+        network = ipaddress.ip_network(domain)  # `=10.0.0.1`, `[::1]`: an address after all
     if not isinstance(network, ipaddress.IPv4Network):
         raise node.error("a PAC file can test IPv4 networks only (list the hosts by name)")
     return network
 
 
-def _proxy(node: _Node) -> ProxyConfig:
-    node.mapping(("listen_host", "listen_port", "mode", "direct"))
+def _group_name(node: _Node, groups: tuple[str, ...]) -> str:
+    if node.value not in groups:
+        raise node.error(f"unknown group {node.value!r} (known: {', '.join(groups)})")
+    return str(node.value)
+
+
+def _proxy(node: _Node, groups: tuple[str, ...]) -> ProxyConfig:
+    node.mapping(
+        (
+            "listen_host",
+            "listen_port",
+            "mode",
+            "direct",
+            "allow_tls_without_sni",
+            "allow_destinations",
+        )
+    )
     direct = [_direct(n) for n in _optional(node, "direct", _Node.items, [])]
+    sni_groups = _optional(node, "allow_tls_without_sni", _Node.items, [])
     return ProxyConfig(
         listen_host=_optional(node, "listen_host", _Node.text, "127.0.0.1"),
         listen_port=_optional(node, "listen_port", lambda n: n.integer(1, 65535), 8080),
         mode=_optional(node, "mode", lambda n: n.choice(MODES), "regular"),
         direct_networks=tuple(d for d in direct if isinstance(d, ipaddress.IPv4Network)),
         direct_hosts=tuple(d for d in direct if isinstance(d, tuple)),
+        allow_tls_without_sni=frozenset(_group_name(g, groups) for g in sni_groups),
+        allow_destinations=tuple(
+            _network(n) for n in _optional(node, "allow_destinations", _Node.items, [])
+        ),
     )
 
 
@@ -515,7 +542,12 @@ def load_config(path: Path | str) -> Config:
         database=_database(root.require("database"), base),
         retention_days=_optional(root, "retention_days", lambda n: n.integer(1, 36500), 365),
         https_block=_optional(root, "https_block", lambda n: n.choice(HTTPS_BLOCK), "refuse"),
-        proxy=_optional(root, "proxy", _proxy, ProxyConfig("127.0.0.1", 8080, "regular")),
+        proxy=_optional(
+            root,
+            "proxy",
+            lambda n: _proxy(n, group_names),
+            ProxyConfig("127.0.0.1", 8080, "regular"),
+        ),
         allowed_clients=tuple(
             _network(n) for n in _optional(root, "allowed_clients", _Node.items, [])
         ),

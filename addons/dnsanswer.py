@@ -35,20 +35,31 @@ def is_ddr_query(name: str) -> bool:
 
 
 class RepeatFilter:
-    """Remembers which (client, host) pairs were recorded in the last `window` seconds."""
+    """Remembers which (client, what) pairs were recorded in the last `window` seconds: a host
+    for DNS, a reason for the proxy's refusals.
+
+    Bounded: at most `limit` pairs, the oldest forgotten first, so a client asking for a million
+    random names cannot grow it (a forgotten pair is at worst recorded once more).
+    """
 
     def __init__(self, window: float = 60.0, limit: int = 65536) -> None:
         self.window = window
         self.limit = limit
-        self._last: dict[tuple[str, str], float] = {}
+        self._last: dict[tuple[str, str], float] = {}  # oldest first: re-recorded pairs move last
 
-    def first(self, client_ip: str, host: str, now: float) -> bool:
-        """True when this client has not been recorded for this host within the window."""
-        key = (client_ip, host)
+    def first(self, client_ip: str, what: str, now: float) -> bool:
+        """True when this client has not been recorded for `what` within the window."""
+        key = (client_ip, what)
         last = self._last.get(key)
         if last is not None and now - last < self.window:
             return False
-        if len(self._last) >= self.limit:  # a scan of many names: forget what has expired
-            self._last = {k: t for k, t in self._last.items() if now - t < self.window}
+        self._last.pop(key, None)
+        while self._last and (
+            len(self._last) >= self.limit or now - next(iter(self._last.values())) >= self.window
+        ):
+            del self._last[next(iter(self._last))]  # expired, or the oldest over the limit
         self._last[key] = now
         return True
+
+    def __len__(self) -> int:
+        return len(self._last)

@@ -3,12 +3,14 @@ present" in add and import, and behind "redundant" in validate and stats.
 
 An entry is redundant when another entry covers every host it covers: `facebook.com` covers
 `m.facebook.com`, `=m.facebook.com` and `*.facebook.com`; `*.facebook.com` covers
-`m.facebook.com` but not `facebook.com`; `=facebook.com` covers only itself. Like the matcher,
-a question costs one dict lookup per label, whatever the number of entries.
+`m.facebook.com` but not `facebook.com`; `=facebook.com` covers only itself; `1.1.1.0/24` covers
+`1.1.1.1` and `1.1.1.128/25`. Like the matcher, a question costs one dict lookup per label (per
+prefix length in use, for an address), whatever the number of entries.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -34,6 +36,7 @@ class EntrySet[T]:
 
     def __init__(self) -> None:
         self._tables: dict[Scope, dict[str, T]] = {scope: {} for scope in Scope}
+        self._lengths: dict[int, set[int]] = {4: set(), 6: set()}  # prefix lengths held
 
     def __len__(self) -> int:
         return sum(len(table) for table in self._tables.values())
@@ -49,6 +52,9 @@ class EntrySet[T]:
         if domain in table:
             return Held(domain, scope, table[domain])
         table[domain] = where
+        if scope is Scope.NETWORK:
+            network = ipaddress.ip_network(domain)
+            self._lengths[network.version].add(network.prefixlen)
         return None
 
     def get(self, domain: str, scope: Scope) -> Held[T] | None:
@@ -58,6 +64,8 @@ class EntrySet[T]:
 
     def covering(self, domain: str, scope: Scope) -> Held[T] | None:
         """Another entry that covers every host this one covers, the nearest first."""
+        if scope is Scope.NETWORK:
+            return self._covering_network(domain)
         domains = self._tables[Scope.DOMAIN]
         subdomains = self._tables[Scope.SUBDOMAINS]
         if not domains and not subdomains:
@@ -73,6 +81,17 @@ class EntrySet[T]:
             if name in subdomains:
                 return Held(name, Scope.SUBDOMAINS, subdomains[name])
             dot = name.find(".")
+        return None
+
+    def _covering_network(self, entry: str) -> Held[T] | None:
+        """The longest other network in the set that holds every address of `entry`."""
+        networks = self._tables[Scope.NETWORK]
+        network = ipaddress.ip_network(entry)
+        for length in sorted(self._lengths[network.version], reverse=True):
+            if length < network.prefixlen:
+                parent = str(network.supernet(new_prefix=length))
+                if parent in networks:
+                    return Held(parent, Scope.NETWORK, networks[parent])
         return None
 
     def holding(self, domain: str, scope: Scope) -> Held[T] | None:

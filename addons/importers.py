@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from addons.hosts import is_public_suffix
-from addons.lists import Scope, entry_text, parse_entry
+from addons.lists import Scope, entry_text, is_network, parse_entry
 
 FORMATS = ("auto", "plain", "hosts", "adblock", "ut1")
 
@@ -57,16 +57,29 @@ class Source:
     format: str  # plain | hosts | adblock | ut1-urls
 
 
+# A network entry holding more addresses than these prefixes would block a large part of the
+# internet, as a public suffix would block every site under it.
+_WIDEST = {4: 8, 6: 16}
+
+
 def read_entry(text: str) -> tuple[str, Scope]:
     """An entry as a person or a plain list writes it, in canonical form (IDN as punycode,
-    lower case); ValueError names the entry and says why it is refused."""
-    if "/" in text:
+    lower case, an IP address as `ipaddress` writes it); ValueError names the entry and says
+    why it is refused."""
+    if "/" in text and not is_network(text):
         host = text.split("://", 1)[-1].split("/", 1)[0]
         raise ValueError(
             f"{text!r} is an address, not a host: schoolgate blocks whole hosts (give {host!r})"
         )
     domain, scope = parse_entry(text)
-    if is_public_suffix(domain):
+    if scope is Scope.NETWORK:
+        network = ipaddress.ip_network(domain)
+        if network.prefixlen < _WIDEST[network.version]:
+            raise ValueError(
+                f"{text!r} is wider than /{_WIDEST[network.version]}: it would block a large "
+                "part of the internet"
+            )
+    elif is_public_suffix(domain):
         raise ValueError(f"{text!r} is a public suffix: it would block every site under it")
     return domain, scope
 
@@ -177,19 +190,23 @@ def _hosts(number: int, line: str) -> Sequence[Parsed]:
 def _host_name(number: int, name: str) -> Parsed:
     if name.lower() in _LOCAL_NAMES:
         return Rejected(number, name, "a name for the machine itself, not a site")
-    domain = _host_domain(number, name, name)
-    return domain if isinstance(domain, Rejected) else Found(number, domain, Scope.EXACT)
+    found = _bare_host(number, name, name)
+    if isinstance(found, Rejected):
+        return found
+    if found.scope is Scope.NETWORK:  # `0.0.0.0 1.1.1.1` maps no name
+        return Rejected(number, name, f"{name!r} is an IP address, not a host name")
+    return Found(number, found.domain, Scope.EXACT)
 
 
-def _host_domain(number: int, text: str, name: str) -> str | Rejected:
-    """The canonical domain of a name that must be a bare host (no `=`, no `*.`)."""
+def _bare_host(number: int, text: str, name: str) -> Parsed:
+    """A bare host (no `=`, no `*.`, no network): a domain, or an IP address."""
     try:
         domain, scope = read_entry(name)
     except ValueError as e:
         return Rejected(number, text, str(e))
-    if scope is not Scope.DOMAIN:
+    if scope is Scope.EXACT or scope is Scope.SUBDOMAINS or "/" in domain:
         return Rejected(number, text, f"{name!r} is not a host name")
-    return domain
+    return Found(number, domain, scope)
 
 
 _COSMETIC = ("##", "#@#", "#?#", "#$#", "#%#", "#@$#", "#@?#", "$$", "$@$")
@@ -230,10 +247,7 @@ def _adblock_host(number: int, text: str) -> Parsed:
         return Rejected(number, text, "a wildcard in the host name")
     if host.endswith("."):
         return Rejected(number, text, "a partial host name (it ends with a dot)")
-    domain = _host_domain(number, text, host)
-    if isinstance(domain, Rejected):
-        return domain
-    return Found(number, domain, Scope.EXACT if _is_address(domain) else Scope.DOMAIN)
+    return _bare_host(number, text, host)
 
 
 def _ut1_url(number: int, line: str) -> Sequence[Parsed]:

@@ -74,7 +74,7 @@ def add(
         incoming.add(domain, scope, index)
     edit = ListEdit(path, before, before)
     name = path.name
-    prefix = {scope: scope.value for scope in Scope}  # Enum.value is slow; this is per entry
+    prefix = {scope: scope.spell("") for scope in Scope}  # Enum.value is slow; this is per entry
     for index, (domain, scope) in enumerate(entries):
         entry = prefix[scope] + domain
         if found := held.holding(domain, scope):

@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass
 
 from addons.config import Config, Rule
+from addons.defences import TLS_WITHOUT_SNI, Defence
 from addons.devices import Devices
-from addons.hosts import normalise
+from addons.hosts import ip_address_of, normalise
 from addons.matching import ALLOW, DomainIndex, Match, Source
 from addons.schedule import SchoolDay
 
@@ -37,14 +38,20 @@ class Decision:
     rule: Rule | None = None  # the rule that decided (or that the allowlist overrode)
     match: Match | None = None  # the category entry covering the host
     allowed_by: Match | None = None  # the allowlist entry, when one covers the host
+    defence: Defence | None = None  # one of the gateway's own rules decided, not a list
 
     @property
     def category(self) -> str | None:
-        """The category of the deciding entry, if the host is listed."""
-        return self.match.category if self.match else None
+        """The category of the deciding entry, if the host is listed (or of the defence)."""
+        if self.match is not None:
+            return self.match.category
+        return self.defence.category if self.defence is not None else None
 
     def reason(self) -> str:
         """One sentence for IT: which entry, which rule, which group. Reads list files for lines."""
+        if self.defence is not None:
+            rule = self.defence.rule
+            return f"rule {rule.name} blocks it for group {self.group}: {rule.policy}"
         if self.match is None and self.allowed_by is None:
             return f"{self.host} is in no list"
         if self.allowed_by is not None:
@@ -88,6 +95,7 @@ class Policy:
         self._minute: tuple[int, bool] = (-1, False)
         self.group_of = functools.lru_cache(maxsize=16384)(self._group_of)
         self._decide = functools.lru_cache(maxsize=65536)(self._decide_uncached)
+        self.blocks_now = functools.cache(self._blocks_now)  # (group, in_day): a few pairs
 
     def decide(
         self, host: str, client_ip: str, user: str | None = None, at: float | None = None
@@ -98,6 +106,45 @@ class Policy:
         if epoch // 60 != minute:  # checked inline: a method call here costs 20% of a decision
             in_day = self.in_school_day(epoch)
         return self._decide(host, self.group_of(client_ip, user), in_day)
+
+    def decide_without_sni(
+        self, address: str, client_ip: str, user: str | None = None, at: float | None = None
+    ) -> Decision:
+        """Decide for HTTPS to an IP address (any spelling) whose ClientHello names no site.
+
+        The gateway cannot tell which site that is, so it is refused while a blocking rule
+        applies to the client's group at that moment, unless the group is in
+        `proxy.allow_tls_without_sni` or the allowlist covers the address. A listed address is
+        decided by its entry first.
+        """
+        decision = self.decide(address, client_ip, user, at)
+        if (
+            decision.action == "block"
+            or decision.allowed_by is not None
+            or ip_address_of(decision.host) is None
+            or decision.group in self.config.proxy.allow_tls_without_sni
+            or not self.blocks_now(decision.group, decision.school_day)
+        ):
+            return decision
+        return self.refusal(TLS_WITHOUT_SNI, decision)
+
+    def refusal(self, defence: Defence, decided: Decision) -> Decision:
+        """A block by one of the gateway's own rules, for the host, group and time of `decided`."""
+        return Decision(
+            "block", decided.host, decided.group, decided.school_day, defence.rule, defence=defence
+        )
+
+    def _blocks_now(self, group: str, in_day: bool) -> bool:
+        """Whether a blocking rule decides some category for `group` at this side of the day
+        (the first rule that applies to a category decides it, as for a listed host)."""
+        decided: set[str] = set()
+        for rule in self.config.rules:
+            if not _applies(rule, group, in_day):
+                continue
+            if rule.action == "block" and not decided.issuperset(rule.categories):
+                return True
+            decided.update(rule.categories)
+        return False
 
     def in_school_day(self, epoch: float) -> bool:
         """Whether `epoch` is in the school day; computed once per minute."""

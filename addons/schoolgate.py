@@ -8,6 +8,12 @@ Thin by design: it asks `Policy` for a decision and hands incidents to `Incident
   through untouched (never decrypted). Blocked ones are refused (`https_block: refuse`), or
   intercepted to show the block page (`https_block: intercept`, needs the mitmproxy CA on devices).
 - Where the CONNECT target or SNI and the Host header disagree, either being blocked blocks.
+- Before any decision, every host is read as the client's OS would connect to it
+  (`addons.hosts`): a malformed Host header, URL authority or CONNECT target gets 400, and a
+  target that is the gateway itself in any spelling gets 403 (`addons.targets`). An IP target
+  is relayed to its canonical address, the one the policy decided on.
+- HTTPS to a bare IP address without SNI is refused while a blocking rule applies
+  (`proxy.allow_tls_without_sni` names the groups that may).
 - DNS (`--mode dns@53`): NXDOMAIN for blocked names, recorded with method `DNS`; no data for
   `_dns.resolver.arpa`, so devices find no encrypted resolver to upgrade to (RFC 9462).
 - Only clients in the school's networks are answered; the proxy itself serves `/proxy.pac`
@@ -16,7 +22,6 @@ Thin by design: it asks `Policy` for a decision and hands incidents to `Incident
 
 import datetime as dt
 import gc
-import ipaddress
 import json
 import logging
 import time
@@ -33,13 +38,16 @@ from addons.access import ClientAccess, is_loopback
 from addons.blockpage import render_block_page
 from addons.changes import record_change
 from addons.config import default_config_path, load_config
+from addons.defences import GATEWAY_ITSELF
 from addons.dnsanswer import RepeatFilter, is_ddr_query, is_doh_canary
 from addons.errors import ConfigError
+from addons.hosts import ip_address_of, normalise, parse_authority
 from addons.incidents import SchemaTooNew, incident_row, make_engine, prepare_incident_log
 from addons.policy import Decision, Policy
 from addons.reload import PolicyWatcher, policy_version
 from addons.retention import RetentionTimer
 from addons.selftest import BLOCKED_HEADER
+from addons.targets import GatewayItself
 from addons.writer import QUEUE_LIMIT, IncidentWriter, spill_path
 
 logger = logging.getLogger("schoolgate")
@@ -69,11 +77,13 @@ class SchoolGate:
         self.watcher: PolicyWatcher | None = None
         self.retention: RetentionTimer | None = None
         self.access: ClientAccess | None = None
+        self.itself: GatewayItself | None = None
         self.started_at = dt.datetime.now(dt.UTC)
         self.loaded: status.PolicyEvent | None = None  # the policy in force
         self.last_event: status.PolicyEvent | None = None  # the last load, good or refused
         self._dns_recorded = RepeatFilter()
-        self._clients: dict[str, _ClientState] = {}
+        self._refusals = RepeatFilter()  # (client, reason): logged or recorded once a minute
+        self._clients: dict[str, _ClientState] = {}  # open connections only: popped at close
 
     # --- options ---------------------------------------------------------------------------
 
@@ -148,6 +158,7 @@ class SchoolGate:
             writer.start()
         self.policy = policy  # one assignment: a decision sees the old policy or the new
         self.access = access
+        self.itself = GatewayItself(_listen_addresses(), policy.config.proxy.allow_destinations)
         self.loaded = self.last_event = status.PolicyEvent(
             dt.datetime.now(dt.UTC), how, "loaded", version
         )
@@ -230,14 +241,14 @@ class SchoolGate:
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live or self.policy is None:
             return
-        if _to_the_proxy(flow):
-            flow.response = self._own_page(flow)
+        screened = self._screen(flow)
+        if isinstance(screened, http.Response):
+            flow.response = screened
             return
         client = flow.client_conn
         state = self._clients.get(client.id)
         user = _proxy_user(flow) or (state.user if state else None)
-        hosts = (flow.request.pretty_host, flow.request.host, client.sni)
-        decision = self._decide(hosts, client, user)
+        decision = self._decide((*screened, client.sni), client, user)
         if decision.action == "allow":
             return
         if state is not None:
@@ -262,9 +273,18 @@ class SchoolGate:
             return
         client = flow.client_conn
         user = _proxy_user(flow)
+        try:
+            host, port = parse_authority(flow.request.authority)
+        except ValueError as e:
+            flow.response = self._malformed(client, "CONNECT target", e)
+            return
+        if reason := self._gateway_itself(client, user, host, port or flow.request.port, "CONNECT"):
+            flow.response = _refusal_page(403, reason)
+            return
+        _connect_to(flow.request, host)
         if user:
             self._state(client).user = user
-        decision = self._decide((flow.request.host,), client, user)
+        decision = self._decide((host,), client, user)
         if decision.action == "allow":
             return
         if decision.action == "block" and self.policy.config.https_block == "intercept":
@@ -285,10 +305,19 @@ class SchoolGate:
         if state is not None and state.pending is not None:
             return  # a blocked CONNECT we intercept: terminate TLS, serve the block page
         server = data.context.server.address
-        hosts = (data.client_hello.sni, server[0] if server else None)
+        destination = normalise(server[0]) if server else None
+        sni = data.client_hello.sni
         user = state.user if state else None
-        decision = self._decide(hosts, client, user)
-        if decision.action == "block" and self.policy.config.https_block == "intercept":
+        if server and destination and self._gateway_itself(client, user, *server, "TLS"):
+            data.ignore_connection = True  # transparent mode: a ClientHello to the gateway
+            self._state(client).refused = True
+            return
+        if destination and ip_address_of(destination) and not _names_a_site(sni):
+            decision = self.policy.decide_without_sni(destination, client.peername[0], user)
+        else:
+            decision = self._decide((sni, destination), client, user)
+        intercept = self.policy.config.https_block == "intercept" and decision.defence is None
+        if decision.action == "block" and intercept:
             self._state(client).pending = _Attempt(decision, "TLS")
             return
         data.ignore_connection = True  # allowed (or refused below): never decrypted
@@ -326,7 +355,7 @@ class SchoolGate:
             flow.response = flow.request.succeed([])  # NODATA: no resolver to upgrade to
             return
         client = flow.client_conn
-        decision = self._decide((question.name,), client, None)
+        decision = self._decide((normalise(question.name),), client, None)
         if decision.action != "block":
             return  # resolved upstream by mitmproxy
         flow.response = flow.request.fail(dns.response_codes.NXDOMAIN)
@@ -356,6 +385,57 @@ class SchoolGate:
         proxy = pac.proxy_address(flow.request.host, flow.request.port)  # as the client said
         text = pac.pac_file(self.policy.config.school.name, proxy, self.policy.config.proxy)
         return http.Response.make(200, text, {**headers, "Content-Type": pac.MEDIA_TYPE})
+
+    # --- before any decision: what the request names ----------------------------------------
+
+    def _screen(self, flow: http.HTTPFlow) -> http.Response | tuple[str, ...]:
+        """Read a request's target before anything is decided (from `request`, or from
+        `requestheaders`): the canonical hosts it names, its Host header's and the one it goes
+        to; or the answer when it must go no further: 400 (malformed), the proxy's own page,
+        403 (the gateway itself). An IP target is relayed to its canonical address."""
+        request, client = flow.request, flow.client_conn
+        try:
+            header, target = _request_hosts(request)
+        except ValueError as e:
+            return self._malformed(client, "Host header or request target", e)
+        if _to_the_proxy(flow, target):
+            return self._own_page(flow)
+        user = _proxy_user(flow)
+        if reason := self._gateway_itself(client, user, target, request.port, request.method):
+            return _refusal_page(403, reason)
+        _connect_to(request, target)
+        return (target,) if header is None or header == target else (header, target)
+
+    def _malformed(self, client: connection.Client, what: str, error: ValueError) -> http.Response:
+        """400 for a host that cannot be read: nothing malformed is relayed. Not an incident
+        (nothing was asked for); logged once per client a minute, without the text sent."""
+        ip = client.peername[0] if client.peername else ""
+        if self._refusals.first(ip, "malformed", time.monotonic()):
+            logger.warning(
+                "schoolgate: 400 to %s: malformed %s: %s (more this minute are not logged)",
+                ip,
+                what,
+                error,
+            )
+        return _refusal_page(400, f"malformed {what}: {error}")
+
+    def _gateway_itself(
+        self, client: connection.Client, user: str | None, host: str, port: int, method: str
+    ) -> str | None:
+        """Why `host:port` (canonical) is the gateway itself, or None. A refusal is recorded
+        once per client a minute: a client retrying, or looping, is one attempt."""
+        assert self.itself is not None and self.policy is not None
+        # The proxy's end of the connection, except in transparent mode: there mitmproxy sets
+        # `sockname` to the original destination.
+        transparent = isinstance(client.proxy_mode, mode_specs.TransparentMode)
+        reason = self.itself.refuses(host, port, None if transparent else client.sockname)
+        if reason is None:
+            return None
+        ip = client.peername[0] if client.peername else ""
+        if self._refusals.first(ip, GATEWAY_ITSELF.rule.name, time.monotonic()):
+            decision = self.policy.refusal(GATEWAY_ITSELF, self.policy.decide(host, ip, user))
+            self._record(decision, client, user, method, None, None, dt.datetime.now(dt.UTC))
+        return reason
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -446,26 +526,78 @@ class SchoolGate:
 OWN_PATHS = frozenset({"/proxy.pac", "/wpad.dat", status.PATH})
 
 
-def _to_the_proxy(flow: http.HTTPFlow) -> bool:
+def _to_the_proxy(flow: http.HTTPFlow, target: str) -> bool:
     """A request for one of the proxy's own pages, addressed to the proxy rather than through it.
 
-    The host is the gateway's address, loopback, or a name (the school's DNS points names such
-    as wpad.school.example at the gateway): never another server's address.
+    The host is the gateway's address or loopback, spelled as `ipaddress` spells it, or a name
+    (the school's DNS points names such as wpad.school.example at the gateway): never another
+    server's address, nor the gateway's own in another spelling (`2130706433`), which is a
+    chain into itself and refused as one.
     """
     request, sockname = flow.request, flow.client_conn.sockname
     if request.port != sockname[1] or request.path not in OWN_PATHS:
         return False
-    try:
-        ipaddress.ip_address(request.host)
-    except ValueError:
+    if ip_address_of(target) is None:
         return True
-    return request.host == sockname[0] or is_loopback(request.host)
+    return request.host == target and (target == normalise(sockname[0]) or is_loopback(target))
+
+
+def _request_hosts(request: http.Request) -> tuple[str | None, str]:
+    """(the Host header's host, the host the request goes to), canonical; ValueError when the
+    Host header (or HTTP/2 authority) or the target is malformed, or Host is sent twice."""
+    if len(request.headers.get_all("host")) > 1:
+        raise ValueError("more than one Host header")
+    header = request.host_header
+    return (
+        parse_authority(header)[0] if header is not None else None,
+        parse_authority(request.host)[0],
+    )
+
+
+def _connect_to(request: http.Request, host: str) -> None:
+    """Relay to the canonical address of an IP target (`0x08080808` -> 8.8.8.8): the one the
+    policy decided on, whatever the resolver would make of another spelling (`1.1.1.1.`)."""
+    if request.host != host and ip_address_of(host) is not None:
+        request.data.host = host  # the target only: the Host header goes on as sent
+
+
+def _names_a_site(sni: str | None) -> bool:
+    """Whether a ClientHello's SNI names a site: present, a host name, and not an IP address
+    (which says no more than the destination does)."""
+    if not sni:
+        return False
+    try:
+        host, port = parse_authority(sni)
+    except ValueError:
+        return False
+    return port is None and ip_address_of(host) is None
+
+
+def _refusal_page(status_code: int, reason: str) -> http.Response:
+    """A short plain-text answer saying why (the reason never repeats what the client sent)."""
+    title = "Bad Request" if status_code == 400 else "Forbidden"
+    return http.Response.make(
+        status_code,
+        f"{status_code} {title}: schoolgate refused this request: {reason}\n",
+        {
+            "Content-Type": "text/plain; charset=utf-8",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+            "Connection": "close",
+        },
+    )
 
 
 def _listen_hosts() -> list[str]:
     """Every address the proxy listens on, by mitmproxy's options ('' is every address)."""
-    default = ctx.options.listen_host
-    return [mode_specs.ProxyMode.parse(mode).listen_host(default) for mode in ctx.options.mode]
+    return [host for host, _port in _listen_addresses()]
+
+
+def _listen_addresses() -> list[tuple[str, int | None]]:
+    """(address, port) of every listener, by mitmproxy's options ('' is every address)."""
+    host, port = ctx.options.listen_host, ctx.options.listen_port
+    specs = [mode_specs.ProxyMode.parse(mode) for mode in ctx.options.mode]
+    return [(spec.listen_host(host), spec.listen_port(port)) for spec in specs]
 
 
 def _proxy_user(flow: http.HTTPFlow) -> str | None:
@@ -476,7 +608,9 @@ def _proxy_user(flow: http.HTTPFlow) -> str | None:
 
 def _same_host(decision: Decision, server: connection.Server) -> bool:
     """True when a CONNECT to this same host was decided (and recorded) already."""
-    return server.address is not None and decision.host == server.address[0].lower()
+    if decision.defence is not None or server.address is None:
+        return False  # the gateway's own rules decide on the ClientHello, not the CONNECT
+    return decision.host == normalise(server.address[0])
 
 
 addons = [SchoolGate()]

@@ -82,7 +82,8 @@ def _sample(paths: tuple[Path, ...], count: int) -> Iterator[str]:
     seen: set[str] = set()
     for path in paths:
         for _line, domain, scope in read_list(path):
-            host = f"selftest.{domain}" if scope is Scope.SUBDOMAINS else domain
+            # A network's first address stands for it: `1.1.1.0/24` -> 1.1.1.0.
+            host = f"selftest.{domain}" if scope is Scope.SUBDOMAINS else domain.partition("/")[0]
             if host not in seen:
                 seen.add(host)
                 yield host
@@ -122,9 +123,10 @@ def run(proxy: tuple[str, int], check: Check, timeout: float) -> Result:
 
 def _http(sock: socket.socket, host: str, target: str = "") -> tuple[str, str]:
     """GET `target` (default: the absolute URL, as a browser asks a proxy)."""
-    target = target or f"http://{host}/"
+    authority = f"[{host}]" if ":" in host else host  # an IPv6 address in brackets
+    target = target or f"http://{authority}/"
     sock.sendall(
-        f"GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
+        f"GET {target} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {USER_AGENT}\r\n"
         "Connection: close\r\n\r\n".encode()
     )
     response = http.client.HTTPResponse(sock)  # type: ignore[arg-type]
@@ -137,7 +139,10 @@ def _http(sock: socket.socket, host: str, target: str = "") -> tuple[str, str]:
 
 def _https(sock: socket.socket, host: str) -> tuple[str, str]:
     """CONNECT, then (if the tunnel opens) TLS and GET: the block page may come from inside."""
-    request = f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\nUser-Agent: {USER_AGENT}\r\n\r\n"
+    authority = f"[{host}]:443" if ":" in host else f"{host}:443"
+    request = (
+        f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {USER_AGENT}\r\n\r\n"
+    )
     sock.sendall(request.encode())
     response = http.client.HTTPResponse(sock, method="CONNECT")  # type: ignore[arg-type]
     response.begin()

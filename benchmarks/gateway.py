@@ -22,6 +22,7 @@ import datetime as dt
 import gc
 import http.client
 import importlib.metadata
+import ipaddress
 import itertools
 import json
 import math
@@ -58,6 +59,7 @@ BLOCK_LIST_ENTRIES = 1_000
 LIST_SIZES = (100, 1_000_000)
 WORKING_SET = 5_000  # distinct hosts in steady-state traffic
 LISTED_SHARE = 0.2  # share of hosts that are a listed domain or a subdomain of one
+ADDRESS_SHARE = 0.05  # share of hosts that are an IP address (half of them listed)
 # Staff, pupils, guests, and two clients in no group (the default group) of config/policy.yaml.
 CLIENTS = ("10.10.4.20", "10.10.7.3", "10.20.1.5", "10.20.33.8", "10.20.200.9", "10.30.0.12")
 CLIENTS += ("192.168.1.40", "172.16.5.5")
@@ -101,19 +103,50 @@ def synthetic_domain(number: int) -> str:
     return f"{word}{number}.{suffix}" if number % 7 else f"img.{word}{number}.{suffix}"
 
 
+# Network entries, one in 1,000 entries, of these prefix lengths in turn (IPv4, then IPv6).
+_PREFIX_LENGTHS = ((4, 16), (4, 20), (4, 24), (4, 28), (6, 48), (6, 64))
+
+
+def synthetic_address(
+    number: int, version: int = 0
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The `number`th synthetic address: IPv4 in 11.0.0.0/8, or IPv6 in 2001:db8::/32 (one in
+    three, unless `version` says which)."""
+    if version == 6 or (not version and number % 3 == 2):
+        return ipaddress.IPv6Address((0x20010DB8 << 96) + number * 0x9E3779B97F4A7C15 % 2**96)
+    return ipaddress.IPv4Address(0x0B000000 + number * 2654435761 % 2**24)
+
+
+def synthetic_entry(number: int) -> str:
+    """The `number`th list entry: mostly bare domains, 2% `*.` and 2% `=` entries, 0.1% IP
+    addresses and 0.1% networks of several prefix lengths (a resolver list's share)."""
+    if number % 1000 == 1:
+        return str(synthetic_address(number))
+    if number % 1000 == 2:
+        version, length = _PREFIX_LENGTHS[number // 1000 % len(_PREFIX_LENGTHS)]
+        address = synthetic_address(number, version)
+        return str(ipaddress.ip_network((address, length), strict=False))
+    return ("*.", "=", *[""] * 48)[number % 50] + synthetic_domain(number)
+
+
 def write_list(path: Path, entries: int) -> Path:
-    """A list as real ones are: mostly bare domains, a few `*.` and `=` entries."""
-    forms = ("*.", "=", *[""] * 48)
+    """A list as real ones are: mostly bare domains, a few `*.`, `=`, address and network
+    entries."""
     with path.open("w", encoding="utf-8") as out:
         out.write(f"# {entries:,} synthetic entries for benchmarks/gateway.py\n")
-        out.writelines(f"{forms[n % len(forms)]}{synthetic_domain(n)}\n" for n in range(entries))
+        out.writelines(f"{synthetic_entry(n)}\n" for n in range(entries))
     return path
 
 
 def traffic(rng: random.Random, listed: int, count: int) -> list[str]:
-    """Hosts as clients ask for them: some listed domains and their subdomains, most not."""
+    """Hosts as clients ask for them: some listed domains and their subdomains, most not; a
+    few IP addresses, canonical as the addon passes them, half of them listed."""
     hosts = []
     for _ in range(count):
+        if rng.random() < ADDRESS_SHARE:
+            number = rng.randrange(listed) // 1000 * 1000 + 1  # an address entry's number
+            hosts.append(str(synthetic_address(number if rng.random() < 0.5 else listed + number)))
+            continue
         if rng.random() < LISTED_SHARE:
             domain = synthetic_domain(rng.randrange(listed))
         else:
@@ -144,6 +177,8 @@ def write_config(
     config["categories"][CATEGORY].append(str(synthetic))
     config["allowlist"] = resolved(config.get("allowlist", []))
     config["database"] = f"sqlite:///{folder / 'incidents.db'}"
+    # The origin listens on loopback, which the gateway refuses unless it is listed here.
+    config["proxy"] = {**config.get("proxy", {}), "allow_destinations": ["127.0.0.1/32"]}
     path = folder / "policy.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path

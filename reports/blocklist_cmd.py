@@ -303,10 +303,13 @@ def _stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    columns = ("entries", "domain", "exact", "subdom.", "redund.")
+    columns = ("entries", "domain", "exact", "subdom.", "ip/cidr", "redund.")
     print(f"{'category':<20}" + "".join(f"{name:>9}" for name in columns))
     for c in figures["categories"]:
-        figures_of = (c["entries"], c["domain"], c["exact"], c["subdomains"], c["redundant"])
+        figures_of = (
+            *(c[name] for name in ("entries", "domain", "exact", "subdomains", "network")),
+            c["redundant"],
+        )
         print(f"{c['category']:<20}" + "".join(f"{n:>9}" for n in figures_of))
     overlaps = [
         f"  {o['category']} in {o['covered_by']}: {o['entries']} ({_some(o['first'])})"

@@ -21,7 +21,8 @@ from typing import Any
 
 from sqlalchemy import Engine, Row
 
-from addons.config import Config
+from addons.config import Config, Rule
+from addons.defences import DEFENCES
 from addons.devices import Devices
 from addons.incidents import PolicyChange
 from addons.retention import retention_cutoff
@@ -34,6 +35,7 @@ from reports.model import (
     Client,
     Comparison,
     DayTally,
+    Definition,
     DomainTally,
     Earlier,
     GroupTally,
@@ -135,6 +137,7 @@ def build_report(
             incidents=incidents,
             trend=trend,
             policy_changes=[shaper.change(c) for c in changes()],
+            glossary=shaper.glossary(breakdowns["by_rule"]),
         )
     return replace(report, notes=effectiveness_notes(report)) if statement else report
 
@@ -202,15 +205,19 @@ class _Shaper:
                 DomainTally(domain=d, **_counts(t)) for d, t in _ranked(_tallies(cells, "domain"))
             ],
             "by_rule": [
-                RuleTally(
-                    rule=name,
-                    clause=rules[name].clause if name in rules else "",
-                    policy=rules[name].policy if name in rules else "(no longer in the config)",
-                    **_counts(t),
-                )
+                RuleTally(rule=name, **_rule_text(rules, name), **_counts(t))
                 for name, t in _ranked(_tallies(cells, "rule"))
             ],
         }
+
+    def glossary(self, by_rule: list[RuleTally]) -> list[Definition]:
+        """The gateway's own rules this report names, for its "Terms" note."""
+        named = {tally.rule for tally in by_rule}
+        return [
+            Definition(rule=name, label=defence.label, meaning=defence.explanation)
+            for name, defence in DEFENCES.items()
+            if name in named
+        ]
 
     def _school_hour(self, hour: int) -> bool:
         start, end = self.config.school_day.start, self.config.school_day.end
@@ -302,6 +309,15 @@ class _Shaper:
             reason=change.reason,
             policy_version=change.policy_version,
         )
+
+
+def _rule_text(rules: dict[str, Rule], name: str) -> dict[str, str]:
+    """A rule's clause and policy text: the school's from the config, the gateway's own from
+    `addons.defences`."""
+    rule = rules[name] if name in rules else DEFENCES[name].rule if name in DEFENCES else None
+    if rule is None:
+        return {"clause": "", "policy": "(no longer in the config)"}
+    return {"clause": rule.clause, "policy": rule.policy}
 
 
 def _counts(tally: Tally) -> dict[str, int]:

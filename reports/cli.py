@@ -18,8 +18,11 @@ from urllib.parse import urlsplit
 
 from addons.access import ClientAccess
 from addons.config import MODES, Config, load_config
+from addons.defences import GATEWAY_ITSELF
 from addons.errors import ConfigError
+from addons.hosts import ip_address_of, parse_authority
 from addons.policy import Decision, Policy
+from addons.targets import GatewayItself
 from reports import blocklist_cmd, db_cmd, ops_cmd, report_cmd
 from reports.commands import command
 
@@ -71,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--client", default="", help="client IP address (selects the group)")
     check.add_argument("--user", help="proxy user name (selects the group)")
+    check.add_argument(
+        "--no-sni",
+        action="store_true",
+        help="decide as for HTTPS to the address with no site name (SNI) in the ClientHello",
+    )
     check.add_argument("--json", action="store_true", help="one JSON object per line")
     check.set_defaults(handler=_check)
     blocklist_cmd.register(commands)
@@ -137,15 +145,69 @@ def dns_mode(port: int, upstream: str | None) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    policy = Policy(load_config(args.config))
+    config = load_config(args.config)
+    policy = Policy(config)
+    itself = GatewayItself(
+        [(config.proxy.listen_host, config.proxy.listen_port)], config.proxy.allow_destinations
+    )
     at = _moment(args.at, policy) if args.at else dt.datetime.now(dt.UTC)
     for target in _targets(args.targets):
-        decision = policy.decide(_host_of(target), args.client, args.user, at.timestamp())
+        answer = _answer(policy, itself, target, args, at)
         if args.json:
-            print(json.dumps(explain(decision, at)))
-        else:
-            print(f"{decision.host}: {decision.action} ({decision.reason()})")
+            print(json.dumps(answer))
+            continue
+        line = f"{answer['host']}: {answer['decision']} ({answer['reason']})"
+        without = answer.get("without_sni")
+        if without is not None:
+            line += f"; HTTPS to it without SNI: {without['decision']} ({without['reason']})"
+        print(line)
     return 0
+
+
+def _answer(
+    policy: Policy, itself: GatewayItself, target: str, args: argparse.Namespace, at: dt.datetime
+) -> dict[str, object]:
+    """What the proxy would do with `target`, as `explain` words it, before and after policy."""
+    raw, default_port = _host_of(target)
+    try:
+        host, port = parse_authority(raw)
+    except ValueError as e:
+        reason = f"malformed: {e}; the proxy answers 400 and relays nothing"
+        return {**dict.fromkeys(_FIELDS), "host": raw, "decision": "refuse", "reason": reason}
+    moment = at.timestamp()
+    decision = policy.decide(host, args.client, args.user, moment)
+    refused = itself.refuses(host, port or default_port)
+    if refused is not None:
+        answer = explain(policy.refusal(GATEWAY_ITSELF, decision), at)
+        return {**answer, "reason": refused}
+    if args.no_sni:
+        return explain(policy.decide_without_sni(host, args.client, args.user, moment), at)
+    answer = explain(decision, at)
+    if ip_address_of(decision.host) is not None:
+        without = policy.decide_without_sni(host, args.client, args.user, moment)
+        answer["without_sni"] = {
+            "decision": without.action,
+            "rule": without.rule.name if without.rule else None,
+            "reason": _without_sni_reason(policy, decision, without),
+        }
+    return answer
+
+
+def _without_sni_reason(policy: Policy, decision: Decision, without: Decision) -> str:
+    """Why HTTPS to an address with no SNI is decided as it is, in one clause."""
+    if without.defence is not None:
+        return f"rule {without.defence.rule.name}: {without.defence.rule.policy}"
+    if decision.action == "block":
+        return "blocked as above"
+    if decision.allowed_by is not None:
+        return f"allowlist entry {decision.allowed_by.entry} covers the address"
+    if decision.group in policy.config.proxy.allow_tls_without_sni:
+        return f"group {decision.group} is in proxy.allow_tls_without_sni"
+    when = "during" if decision.school_day else "outside"
+    return f"no blocking rule applies to group {decision.group} {when} the school day"
+
+
+_FIELDS = ("host", "decision", "category", "rule", "matched", "source", "reason", "policy")
 
 
 def explain(decision: Decision, at: dt.datetime) -> dict[str, object]:
@@ -186,8 +248,10 @@ def _targets(targets: list[str]) -> Iterator[str]:
             yield target
 
 
-def _host_of(target: str) -> str:
-    """The host of a URL, or the target itself when it is a host."""
+def _host_of(target: str) -> tuple[str, int]:
+    """The authority of a URL (or the target itself when it is a host), and the port its
+    scheme implies (80 for a bare host)."""
     if "://" in target:
-        return urlsplit(target).netloc.rpartition("@")[2]
-    return target.split("/", 1)[0]
+        parts = urlsplit(target)
+        return parts.netloc.rpartition("@")[2], 443 if parts.scheme == "https" else 80
+    return target.split("/", 1)[0], 80

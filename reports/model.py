@@ -153,6 +153,15 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class Definition:
+    """One of the gateway's own rules, named in the report: for its "Terms" note."""
+
+    rule: str  # as incidents record it: `tls-without-sni`
+    label: str  # as the report names it
+    meaning: str  # one line
+
+
+@dataclass(frozen=True)
 class Change:
     """A documented policy or blocklist change (`policy_changes`)."""
 
@@ -189,6 +198,7 @@ class Report:
     trend: list[WeekTally]
     policy_changes: list[Change]
     notes: list[str] = field(default_factory=list)
+    glossary: list[Definition] = field(default_factory=list)  # the gateway's own rules named
     school_hours: tuple[str, str] = ("", "")  # "08:30", "15:30"
     school_weekdays: tuple[int, ...] = ()  # Monday is 0
     confidential: bool = True
@@ -202,6 +212,11 @@ class Report:
     @property
     def empty(self) -> bool:
         return self.totals.requests == 0
+
+    def label(self, rule: str) -> str:
+        """How the report names a rule: the school's by their names, the gateway's own by a
+        label a reader can follow (explained in the "Terms" note)."""
+        return next((d.label for d in self.glossary if d.rule == rule), rule)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as json-ready data (dates and times still objects)."""

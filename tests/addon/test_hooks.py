@@ -7,11 +7,14 @@ The end-to-end tests in `tests/e2e` cover the same addon in a real mitmdump.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import ssl
 from pathlib import Path
 
 import pytest
-from mitmproxy import exceptions
+from mitmproxy import exceptions, tls
+from mitmproxy.proxy import context as proxy_context
 from mitmproxy.test import taddons, tflow, tutils
 
 from addons.schoolgate import SchoolGate
@@ -82,3 +85,61 @@ def test_the_queue_limit_reaches_the_writer_and_must_be_positive(tmp_path: Path)
         with pytest.raises(exceptions.OptionsError, match="schoolgate_queue_limit must be at"):
             context.configure(gate, schoolgate_queue_limit=0)
         gate.done()
+
+
+def test_a_malformed_host_header_in_transparent_mode_gets_400_and_no_incident(addon):
+    gate, _, root = addon
+    for header in ("www.facebook.com:abc", "www.facebook.com:0", "www.face book.com"):
+        flow = _flow("157.240.221.35", header)
+        gate.request(flow)
+        assert flow.response is not None and flow.response.status_code == 400
+        assert b"facebook" not in flow.response.content
+    gate.done()
+    assert not (root / "data" / "schoolgate.db").exists() or _rows(root) == []
+
+
+def test_an_ip_target_goes_to_the_address_the_policy_decided_on(addon):
+    gate, _, _ = addon
+    flow = _flow("0xcb007105", "0xcb007105")  # 203.0.113.5
+    gate.request(flow)
+    assert flow.response is None and flow.request.host == "203.0.113.5"
+    assert flow.request.headers["host"] == "0xcb007105"  # the header goes on as sent
+
+
+def _client_hello(sni: str | None) -> tls.ClientHello:
+    """A real ClientHello, as Python's ssl writes it (no SNI when `sni` is None)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = context.wrap_bio(incoming, outgoing, server_hostname=sni)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        client.do_handshake()
+    return tls.ClientHello(outgoing.read()[9:])  # without the record and handshake headers
+
+
+def _hello(gate: SchoolGate, options, destination: str, sni: str | None) -> tls.ClientHelloData:
+    client = tflow.tclient_conn()
+    client.peername = ("10.20.0.7", 50000)
+    server = tflow.tserver_conn()
+    server.address = (destination, 443)
+    data = tls.ClientHelloData(proxy_context.Context(client, options), _client_hello(sni))
+    data.context.server = server
+    gate.tls_clienthello(data)
+    return data
+
+
+def test_a_client_hello_without_sni_to_an_address_is_refused_even_where_blocks_are_intercepted(
+    tmp_path: Path,
+) -> None:
+    gate = SchoolGate()
+    with taddons.context(gate) as context:
+        config = write_config(tmp_path, https_block="intercept")
+        context.configure(gate, schoolgate_config=str(config))
+        refused = _hello(gate, context.options, "203.0.113.5", None)
+        named = _hello(gate, context.options, "203.0.113.5", "intranet.example.org")
+        gate.done()
+    assert refused.ignore_connection and gate._clients[refused.context.client.id].refused
+    assert named.ignore_connection and named.context.client.id not in gate._clients
+    with sqlite3.connect(tmp_path / "data" / "schoolgate.db") as db:
+        rows = db.execute("SELECT method, host, rule, category FROM incidents").fetchall()
+    assert rows == [("TLS", "203.0.113.5", "tls-without-sni", "tls_without_sni")]

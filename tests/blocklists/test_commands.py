@@ -178,9 +178,41 @@ def test_stats_prints_a_table_or_json(files: PolicyFiles) -> None:
     files.write(lists=LISTS)
     code, out, _err = _run(files, "stats")
     assert code == 0
-    assert out.splitlines()[1].split() == ["social_networks", "7", "5", "1", "1", "2"]
+    assert out.splitlines()[1].split() == ["social_networks", "7", "5", "1", "1", "0", "2"]
     assert "  video in social_networks: 2 (youtube.com, facebook.com)" in out
     social = files.list_path("social.txt")
     assert f"  social_networks: m.facebook.com ({social}:3) by facebook.com ({social}:2)" in out
     code, out, _err = _run(files, "stats", "--json")
     assert json.loads(out)["categories"][1]["entries"] == 3
+
+
+def test_add_takes_addresses_and_networks_and_knows_which_network_covers_which(
+    files: PolicyFiles,
+) -> None:
+    social = files.list_path("social.txt")
+    code, out, err = _run(
+        files, "add", "social_networks", "1.1.1.0/24", "1.1.1.1", "2606:4700:4700:0::/48",
+        "--reason", "DoH resolvers",
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    assert social.read_text().endswith("\n1.1.1.0/24\n2606:4700:4700::/48\n")
+    assert "already present: 1.1.1.1 (covered by 1.1.1.0/24, added too)" in out
+    code, out, _err = _run(files, "add", "social_networks", "1.1.1.7", "--reason", "r")
+    assert code == 0 and "already present: 1.1.1.7 (covered by 1.1.1.0/24 at social.txt:" in out
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ("0x01010101", "'0x01010101' is 1.1.1.1 to the operating system: write it as 1.1.1.1"),
+        ("1.1.1.1/24", "has bits set beyond /24: write 1.1.1.0/24"),
+        ("0.0.0.0/0", "is wider than /8: it would block a large part of the internet"),
+        ("2000::/3", "is wider than /16"),
+    ],
+)
+def test_add_refuses_an_address_people_would_read_otherwise_or_half_the_internet(
+    files: PolicyFiles, entry: str, why: str
+) -> None:
+    code, _out, err = _run(files, "add", "social_networks", entry, "--reason", "r")
+    assert code == 1 and why in err
+    assert files.list_path("social.txt").read_text() == BASE_LISTS["social.txt"]

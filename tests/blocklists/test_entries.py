@@ -25,7 +25,11 @@ from addons.lists import Scope
             Scope.SUBDOMAINS,
         ),
         ("_dmarc.example.org", "_dmarc.example.org", Scope.DOMAIN),
-        ("=107.148.45.21", "107.148.45.21", Scope.EXACT),
+        ("=107.148.45.21", "107.148.45.21", Scope.NETWORK),
+        ("107.148.45.21", "107.148.45.21", Scope.NETWORK),
+        ("1.1.1.0/24", "1.1.1.0/24", Scope.NETWORK),
+        ("2606:4700:4700::/48", "2606:4700:4700::/48", Scope.NETWORK),
+        ("2001:4860:4860:0:0:0:0:8888", "2001:4860:4860::8888", Scope.NETWORK),
     ],
 )
 def test_an_entry_is_read_in_its_canonical_form(text: str, domain: str, scope: Scope) -> None:

@@ -147,7 +147,7 @@ def test_the_adguard_dns_filter_keeps_hosts_and_addresses_and_rejects_the_rest()
     found, rejected = _read(source.path, source.format)
     assert found[0] == Found(25, "dclsrv.com", Scope.DOMAIN)
     assert Found(37, "direct-specific.com", Scope.DOMAIN) in found  # written without ^
-    assert Found(44, "107.148.45.21", Scope.EXACT) in found  # an address names one host
+    assert Found(44, "107.148.45.21", Scope.NETWORK) in found  # an address entry
     assert {r.line: r.reason for r in rejected} == {
         40: "a wildcard in the host name",
         49: "a regular-expression rule: schoolgate takes host names only",

@@ -20,6 +20,7 @@ def test_the_figures_are_the_hand_counted_ones(files: PolicyFiles) -> None:
             "domain": 5,
             "exact": 1,
             "subdomains": 1,
+            "network": 0,
             "repeated": 1,
             "redundant": 2,
             "unreadable_lines": 1,
@@ -31,6 +32,7 @@ def test_the_figures_are_the_hand_counted_ones(files: PolicyFiles) -> None:
             "domain": 3,
             "exact": 0,
             "subdomains": 0,
+            "network": 0,
             "repeated": 0,
             "redundant": 0,
             "unreadable_lines": 0,
@@ -42,6 +44,7 @@ def test_the_figures_are_the_hand_counted_ones(files: PolicyFiles) -> None:
             "domain": 2,
             "exact": 1,
             "subdomains": 0,
+            "network": 0,
             "repeated": 0,
             "redundant": 0,
             "unreadable_lines": 0,
@@ -87,3 +90,27 @@ def test_a_category_of_several_files_counts_an_entry_once(files: PolicyFiles) ->
     assert (where.path.name, where.line, str(first.where.path.name), first.where.line) == (
         "more.txt", 2, "video.txt", 1,
     )  # fmt: skip
+
+
+def test_addresses_and_networks_are_counted_and_covered_by_their_networks(
+    files: PolicyFiles,
+) -> None:
+    files.write(
+        lists={
+            **LISTS,
+            "video.txt": "1.1.1.0/24\n1.1.1.1\n=8.8.8.8\n2606:4700:4700::/48\n"
+            "2606:4700:4700::1111\n",
+            "allow.txt": "8.8.8.8\n",
+        }
+    )
+    figures = list_stats(category_lists(load_config(files.config_path)))
+    video = figures["categories"][1]
+    assert (video["entries"], video["network"], video["domain"], video["redundant"]) == (5, 5, 0, 2)
+    video_path = files.list_path("video.txt")
+    assert [(r["entry"], r["at"], r["covered_by"]) for r in figures["redundant"][-2:]] == [
+        ("1.1.1.1", f"{video_path}:2", "1.1.1.0/24"),
+        ("2606:4700:4700::1111", f"{video_path}:5", "2606:4700:4700::/48"),
+    ]
+    assert ("video", "allowlist", 1, ["8.8.8.8"]) in [
+        (o["category"], o["covered_by"], o["entries"], o["first"]) for o in figures["overlaps"]
+    ]

@@ -34,3 +34,18 @@ def test_a_config_that_does_not_load_is_one_located_error(files: PolicyFiles) ->
     assert str(problem) == (
         f"{files.config_path}:{line}: error: retention_days: expected a whole number, got text"
     )
+
+
+def test_addresses_and_networks_are_validated_with_file_and_line(files: PolicyFiles) -> None:
+    social = "1.1.1.0/24\n1.1.1.1\n0x08080808\n9.9.9.9/24\n=8.8.8.8\n"
+    files.write(lists={**LISTS, "social.txt": social, "allow.txt": "8.8.8.0/24\n"})
+    path, allow = files.list_path("social.txt"), files.list_path("allow.txt")
+    assert [str(p) for p in validate(files.config_path) if str(p).startswith(str(path))] == [
+        f"{path}:2: error: 1.1.1.1 is redundant: 1.1.1.0/24 ({path}:1) already covers it",
+        f"{path}:3: error: '0x08080808' is 8.8.8.8 to the operating system: write it as "
+        "8.8.8.8, so that everyone reads the list the same way",
+        f"{path}:4: error: '9.9.9.9/24' has bits set beyond /24: write 9.9.9.0/24, or 9.9.9.9 "
+        "for the one address",
+        f"{path}:5: warning: 8.8.8.8 (social_networks) is never blocked: allowlist entry "
+        f"8.8.8.0/24 ({allow}:1) covers it",
+    ]

@@ -13,7 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.realparts import SCHOOL, Gateway, Origin, curl, start_gateway, write_config
+from tests.e2e.realparts import (
+    LOOPBACK_ORIGINS,
+    SCHOOL,
+    Gateway,
+    Origin,
+    curl,
+    start_gateway,
+    write_config,
+)
 
 
 def _reference(page: str) -> int:
@@ -98,9 +106,14 @@ def test_https_connect_to_a_blocked_host_is_refused_and_never_contacted(
 
 
 def test_allowed_https_passes_through_untouched(
-    gateway: Gateway, tls_origin: Origin, origin_cert: tuple[Path, Path]
+    gateway_factory: Callable[..., Gateway], tls_origin: Origin, origin_cert: tuple[Path, Path]
 ):
-    """Trusting only the origin's own certificate proves the proxy did not intercept."""
+    """Trusting only the origin's own certificate proves the proxy did not intercept.
+
+    curl sends no SNI to an IP address, which the gateway refuses by default
+    (tests/security/test_addresses.py): the test client's group is allowed it here.
+    """
+    gateway = gateway_factory(proxy=f"{LOOPBACK_ORIGINS}, allow_tls_without_sni: [loopback]")
     result = curl("-x", gateway.proxy, "--cacert", str(origin_cert[0]), tls_origin.url())
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello from the origin\n"

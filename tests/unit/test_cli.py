@@ -227,3 +227,95 @@ def test_the_installed_command_exits_2_on_a_bad_config(files: PolicyFiles, tmp_p
     assert done.stderr == (
         f"schoolgate: {path}:9: school_day.start: '8.30am' is not a time (HH:MM)\n"
     )
+
+
+# --- addresses, the gateway itself, malformed hosts, and TLS without SNI -------------------------
+
+
+def test_an_address_is_checked_in_any_spelling_and_its_sni_less_answer_is_given(
+    capsys: pytest.CaptureFixture[str], files: PolicyFiles
+) -> None:
+    config = files.write(lists={**BASE_LISTS, "social.txt": "1.1.1.0/24\n"})
+    [listed, unlisted] = check(
+        capsys, config, "http://16843009/", "0xcb007105", "--client", "10.20.1.5"
+    )
+    assert (listed["host"], listed["decision"], listed["matched"]) == (
+        "1.1.1.1",
+        "block",
+        "1.1.1.0/24",
+    )
+    assert listed["without_sni"] == {
+        "decision": "block",
+        "rule": "school-it-ban",
+        "reason": "blocked as above",
+    }
+    assert (unlisted["host"], unlisted["decision"]) == ("203.0.113.5", "allow")
+    assert unlisted["without_sni"]["decision"] == "block"
+    assert unlisted["without_sni"]["rule"] == "tls-without-sni"
+    assert "without_sni" not in check(capsys, config, "example.org")[0]
+
+
+def test_no_sni_decides_as_for_a_client_hello_that_names_no_site(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    [answer] = check(capsys, config, "203.0.113.5", "--no-sni", "--client", "10.20.1.5")
+    assert (answer["decision"], answer["category"], answer["rule"]) == (
+        "block",
+        "tls_without_sni",
+        "tls-without-sni",
+    )
+    assert answer["reason"].startswith("rule tls-without-sni blocks it for group pupils: HTTPS")
+    assert main(["check", "--config", str(config), "--no-sni", "203.0.113.5"]) == 0
+    assert capsys.readouterr().out.startswith("203.0.113.5: block (rule tls-without-sni ")
+
+
+def test_plain_output_names_the_sni_less_rule_for_an_address(
+    capsys: pytest.CaptureFixture[str], files: PolicyFiles
+) -> None:
+    config = files.write(
+        edits={
+            "retention_days: 30\n": "retention_days: 30\nproxy:\n  allow_tls_without_sni: [staff]\n"
+        }
+    )
+    args = ["check", "--config", str(config), "203.0.113.5", "--client"]
+    assert main([*args, "10.20.1.5"]) == 0
+    assert capsys.readouterr().out == (
+        "203.0.113.5: allow (203.0.113.5 is in no list); HTTPS to it without SNI: block "
+        "(rule tls-without-sni: HTTPS to a bare IP address whose greeting names no site (no SNI) "
+        "is refused while a blocking rule applies: the gateway cannot tell which site it is.)\n"
+    )
+    assert main([*args, "10.10.1.5"]) == 0
+    assert capsys.readouterr().out.endswith(
+        "HTTPS to it without SNI: allow (group staff is in proxy.allow_tls_without_sni)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [
+        ("127.0.0.1:8080", "127.0.0.1:8080 is this proxy itself"),
+        ("http://2130706433/", "127.0.0.1 is the gateway itself"),
+        ("https://[::ffff:127.0.0.1]/", "127.0.0.1 is the gateway itself"),
+        ("0.0.0.0", "0.0.0.0 is the gateway itself"),
+    ],
+)
+def test_the_gateway_itself_is_refused_whatever_the_lists_say(
+    capsys: pytest.CaptureFixture[str], config: Path, target: str, why: str
+) -> None:
+    [answer] = check(capsys, config, target)
+    assert (answer["decision"], answer["rule"], answer["category"]) == (
+        "block",
+        "gateway-itself",
+        "gateway_itself",
+    )
+    assert answer["reason"].startswith(why)
+
+
+@pytest.mark.parametrize("target", ["www.facebook.com:abc", "x:0", "x:99999999999", "a b.com"])
+def test_a_malformed_host_is_refused_as_the_proxy_refuses_it(
+    capsys: pytest.CaptureFixture[str], config: Path, target: str
+) -> None:
+    [answer] = check(capsys, config, target)
+    assert answer["decision"] == "refuse"
+    assert answer["reason"].startswith("malformed: ")
+    assert answer["reason"].endswith("; the proxy answers 400 and relays nothing")

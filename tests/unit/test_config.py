@@ -74,6 +74,23 @@ def test_base_config_loads_into_typed_values(files: PolicyFiles) -> None:
         8080,
         "regular",
     )
+    assert config.proxy.allow_tls_without_sni == frozenset()
+    assert config.proxy.allow_destinations == ()
+
+
+def test_the_gateways_own_rules_are_relaxed_by_name(files: PolicyFiles) -> None:
+    text = edit(
+        BASE_CONFIG,
+        "retention_days: 30\n",
+        "retention_days: 30\nproxy:\n  allow_tls_without_sni: [staff, everyone]\n"
+        '  allow_destinations: [127.0.0.1/32, "::1"]\n',
+    )
+    proxy = files.config(text).proxy
+    assert proxy.allow_tls_without_sni == frozenset({"staff", "everyone"})
+    assert proxy.allow_destinations == (
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
 
 
 def test_relative_paths_resolve_against_the_config_folder_not_the_working_directory(
@@ -214,6 +231,18 @@ ERRORS = {
         "70000",
         "proxy.listen_port",
     ),
+    "unknown group allowed TLS without SNI": (
+        "retention_days: 30\n",
+        "retention_days: 30\nproxy:\n  allow_tls_without_sni: [staff, pupil]\n",
+        "allow_tls_without_sni",
+        "proxy.allow_tls_without_sni[1]",
+    ),
+    "a destination that is no network": (
+        "retention_days: 30\n",
+        "retention_days: 30\nproxy:\n  allow_destinations: [127.0.0.1/33]\n",
+        "allow_destinations",
+        "proxy.allow_destinations[0]",
+    ),
     "duplicate key": ("  site: test\n", "  site: test\n  site: other\n", "other", "site"),
     "missing required key": ("  contact: the school office\n", "", "^school:", "school"),
     "allow is reserved": (
@@ -294,3 +323,17 @@ def test_a_bad_list_line_names_the_list_file_and_its_line(files: PolicyFiles) ->
     line = line_of(social, "^not a domain!")
     assert (caught.value.path, caught.value.line) == (files.list_path("social.txt"), line)
     assert str(caught.value).startswith(f"{files.list_path('social.txt')}:{line}: 'not a domain!'")
+
+
+def test_an_address_in_proxy_direct_is_a_network_however_it_is_written(files: PolicyFiles) -> None:
+    text = edit(
+        BASE_CONFIG,
+        "retention_days: 30\n",
+        'retention_days: 30\nproxy:\n  direct: [10.0.0.0/8, "=192.168.5.7", school.example]\n',
+    )
+    proxy = files.config(text).proxy
+    assert proxy.direct_networks == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("192.168.5.7/32"),
+    )
+    assert [domain for domain, _scope in proxy.direct_hosts] == ["school.example"]

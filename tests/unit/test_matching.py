@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from addons.errors import ConfigError
 from addons.lists import Scope, parse_entry
 from addons.matching import ALLOW, DomainIndex, Source
 from addons.policy import Policy
@@ -97,9 +98,14 @@ def test_comments_blank_lines_and_indentation_are_not_entries(policy: Policy) ->
         ("*.example.org", "example.org", Scope.SUBDOMAINS),
         ("FaceBook.COM.", "facebook.com", Scope.DOMAIN),
         ("=Bücher.example", "xn--bcher-kva.example", Scope.EXACT),
-        ("10.20.1.5", "10.20.1.5", Scope.DOMAIN),
-        ("=[2001:DB8::1]", "2001:db8::1", Scope.EXACT),
-        ("=2001:db8::1", "2001:db8::1", Scope.EXACT),
+        ("10.20.1.5", "10.20.1.5", Scope.NETWORK),
+        ("=10.20.1.5", "10.20.1.5", Scope.NETWORK),
+        ("=[2001:DB8::1]", "2001:db8::1", Scope.NETWORK),
+        ("=2001:db8::1", "2001:db8::1", Scope.NETWORK),
+        ("::FFFF:10.20.1.5", "10.20.1.5", Scope.NETWORK),
+        ("10.20.0.0/16", "10.20.0.0/16", Scope.NETWORK),
+        ("2606:4700:4700::/48", "2606:4700:4700::/48", Scope.NETWORK),
+        ("10.20.1.5/32", "10.20.1.5", Scope.NETWORK),
     ],
 )
 def test_parse_entry_gives_the_canonical_domain_and_scope(
@@ -120,6 +126,96 @@ def test_an_ipv6_entry_matches_bracketed_and_expanded_spellings(files: PolicyFil
     policy = files.policy(lists={**BASE_LISTS, "video.txt": "=2001:db8::1\n"})
     for raw in ("2001:db8::1", "[2001:DB8::1]:443", "[2001:db8:0:0:0:0:0:1]"):
         assert policy.decide(raw, PUPIL, at=SCHOOL_TIME.timestamp()).action == "block", raw
+
+
+# --- addresses and networks --------------------------------------------------------------------
+
+ADDRESSES = """# resolvers
+1.1.1.1
+=8.8.8.8
+9.9.9.0/24
+2606:4700:4700::/48
+"""
+
+
+@pytest.fixture
+def resolvers(files: PolicyFiles) -> Policy:
+    return files.policy(lists={**BASE_LISTS, "social.txt": ADDRESSES})
+
+
+@pytest.mark.parametrize(
+    ("raw", "host", "entry"),
+    [
+        ("1.1.1.1", "1.1.1.1", "1.1.1.1"),
+        ("16843009", "1.1.1.1", "1.1.1.1"),
+        ("0x01010101:443", "1.1.1.1", "1.1.1.1"),
+        ("1.1.1.1.", "1.1.1.1", "1.1.1.1"),
+        ("001.1.0x1.01", "1.1.1.1", "1.1.1.1"),
+        ("[::ffff:1.1.1.1]:443", "1.1.1.1", "1.1.1.1"),
+        ("0x08080808", "8.8.8.8", "8.8.8.8"),
+        ("134744072", "8.8.8.8", "8.8.8.8"),
+        ("9.9.9.9", "9.9.9.9", "9.9.9.0/24"),
+        ("9.9.9.255", "9.9.9.255", "9.9.9.0/24"),
+        ("0x090909fe", "9.9.9.254", "9.9.9.0/24"),
+        ("[2606:4700:4700::1111]", "2606:4700:4700::1111", "2606:4700:4700::/48"),
+        ("2606:4700:4700:ffff:ffff:ffff:ffff:ffff", "2606:4700:4700:ffff:ffff:ffff:ffff:ffff",
+         "2606:4700:4700::/48"),
+    ],
+)  # fmt: skip
+def test_an_address_entry_matches_every_spelling_of_its_addresses(
+    resolvers: Policy, raw: str, host: str, entry: str
+) -> None:
+    decision = resolvers.decide(raw, PUPIL, at=SCHOOL_TIME.timestamp())
+    assert (decision.action, decision.host) == ("block", host)
+    assert decision.match is not None and decision.match.entry == entry
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "1.1.1.2",
+        "8.8.4.4",
+        "9.9.8.255",
+        "9.9.10.0",
+        "2606:4700:4701::1",
+        "1.1.1.1.example.org",  # a name that starts with an address is a name
+        "9.9.9.9.nip.io",
+        "one.one.one.one",
+    ],
+)
+def test_an_address_entry_covers_nothing_else(resolvers: Policy, host: str) -> None:
+    assert resolvers.index.lookup(host) == ()
+
+
+def test_the_longest_network_comes_first_and_knows_its_line(files: PolicyFiles) -> None:
+    policy = files.policy(lists={**BASE_LISTS, "social.txt": "1.0.0.0/8\n1.1.1.0/24\n1.1.1.1\n"})
+    matches = policy.index.lookup("1.1.1.1")
+    assert [m.entry for m in matches] == ["1.1.1.1", "1.1.1.0/24", "1.0.0.0/8"]
+    assert matches[1].location() == f"{files.list_path('social.txt')}:2"
+    assert policy.index.entries == 3 + 2 + 3  # social, video, allow
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("001.001.001.001", "is 1.1.1.1 to the operating system: write it as 1.1.1.1"),
+        ("0x08080808", "write it as 8.8.8.8"),
+        ("127.1", "write it as 127.0.0.1"),
+        ("1.1.1.1.", "write it as 1.1.1.1"),
+        ("1.1.1.1/24", "has bits set beyond /24: write 1.1.1.0/24"),
+        ("*.1.1.1.1", "an IP address has no subdomains"),
+        ("1.1.1.1:443", "no port"),
+        ("fe80::1%eth0", "not an interface"),
+        ("1.2.3.4.5", "not an IPv4 address"),
+    ],
+)
+def test_an_address_in_a_spelling_people_read_otherwise_is_refused_with_file_and_line(
+    files: PolicyFiles, line: str, why: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        files.policy(lists={**BASE_LISTS, "social.txt": f"facebook.com\n{line}\n"})
+    assert (refused.value.path, refused.value.line) == (files.list_path("social.txt"), 2)
+    assert why in refused.value.message
 
 
 # --- where an entry is written -----------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from addons.policy import Policy
-from tests.unit.support import EVENING, SCHOOL_TIME, PolicyFiles
+from tests.unit.support import BASE_LISTS, EVENING, SCHOOL_TIME, PolicyFiles
 
 # Groups in BASE_CONFIG, in order: staff (10.10/16, fd00:10::/32, user alice),
 # pupils (10.20/16, fd00:20::/32, user bob), guests (10/8); default everyone.
@@ -120,3 +120,51 @@ def test_a_monitor_rule_on_an_allowlisted_host_allows_without_monitoring(policy:
 
 def test_deciding_without_a_time_uses_now(policy: Policy) -> None:
     assert policy.decide("www.facebook.com", "10.20.1.5").action == "block"  # at all times
+
+
+# --- HTTPS to a bare address without SNI ---------------------------------------------------------
+
+SNI_FREE = "retention_days: 30\n"
+
+
+def test_tls_without_sni_to_an_address_is_refused_while_a_blocking_rule_applies(
+    policy: Policy,
+) -> None:
+    decision = policy.decide_without_sni("0xcb007105", "10.20.1.5", at=DAY)  # 203.0.113.5
+    assert (decision.action, decision.host, decision.group) == ("block", "203.0.113.5", "pupils")
+    assert decision.rule is not None and decision.rule.name == "tls-without-sni"
+    assert decision.category == "tls_without_sni"
+    assert decision.reason().startswith("rule tls-without-sni blocks it for group pupils: HTTPS")
+    # The same address with a site name in the ClientHello is decided by its lists: allowed.
+    assert policy.decide("203.0.113.5", "10.20.1.5", at=DAY).action == "allow"
+
+
+def test_tls_without_sni_is_allowed_where_no_blocking_rule_decides_a_category(
+    files: PolicyFiles,
+) -> None:
+    # Staff: video is allowed after school, social networks monitored: nothing blocks them.
+    policy = files.policy()
+    assert policy.decide_without_sni("203.0.113.5", "10.10.1.5", at=NIGHT).action == "allow"
+    assert policy.decide_without_sni("203.0.113.5", "10.10.1.5", at=DAY).action == "block"
+    assert policy.decide_without_sni("203.0.113.5", "10.20.1.5", at=NIGHT).action == "block"
+
+
+def test_a_group_the_school_names_may_use_tls_without_sni(files: PolicyFiles) -> None:
+    policy = files.policy(
+        edits={SNI_FREE: SNI_FREE + "proxy:\n  allow_tls_without_sni: [pupils]\n"}
+    )
+    assert policy.decide_without_sni("203.0.113.5", "10.20.1.5", at=DAY).action == "allow"
+    assert policy.decide_without_sni("203.0.113.5", "10.30.1.5", at=DAY).action == "block"
+
+
+def test_a_listed_or_allowlisted_address_is_decided_by_its_entry(files: PolicyFiles) -> None:
+    lists = {**BASE_LISTS, "social.txt": "1.1.1.0/24\n", "allow.txt": "=192.0.2.10\n"}
+    policy = files.policy(lists=lists)
+    listed = policy.decide_without_sni("16843009", "10.20.1.5", at=DAY)
+    assert (listed.action, listed.category, listed.host) == ("block", "social_networks", "1.1.1.1")
+    allowed = policy.decide_without_sni("192.0.2.10", "10.20.1.5", at=DAY)
+    assert (allowed.action, allowed.allowed_by is not None) == ("allow", True)
+
+
+def test_a_name_is_never_refused_for_want_of_sni(policy: Policy) -> None:
+    assert policy.decide_without_sni("example.org", "10.20.1.5", at=DAY).action == "allow"
