@@ -11,6 +11,8 @@ Thin by design: it asks `Policy` for a decision and hands incidents to `Incident
 - DNS (`--mode dns@53`): NXDOMAIN for blocked names, recorded with method `DNS`.
 - Only clients in the school's networks are answered; the proxy itself serves `/proxy.pac`
   and, to loopback clients, `/schoolgate/status`.
+- No byte is relayed before it is decided: a connection's first bytes must become a complete
+  ClientHello or request head (`addons/firstbytes.py`); raw TCP only to `proxy.raw_tcp`.
 """
 
 import datetime as dt
@@ -24,16 +26,18 @@ from dataclasses import dataclass
 
 from mitmproxy import connection, ctx, dns, exceptions, http, tls
 from mitmproxy.addonmanager import Loader
-from mitmproxy.proxy import mode_specs, server_hooks
+from mitmproxy.proxy import commands, events, layer, layers, mode_specs, server_hooks
+from mitmproxy.proxy.context import Context
 from sqlalchemy.exc import SQLAlchemyError
 
-from addons import pac, status
+from addons import firstbytes, pac, status
 from addons.access import ClientAccess, is_loopback
 from addons.blockpage import render_block_page
 from addons.changes import record_change
 from addons.config import default_config_path, load_config
 from addons.dnsanswer import RepeatFilter, is_doh_canary
 from addons.errors import ConfigError
+from addons.hosts import normalise
 from addons.incidents import SchemaTooNew, incident_row, make_engine, prepare_incident_log
 from addons.policy import Decision, Policy
 from addons.reload import PolicyWatcher, policy_version
@@ -72,6 +76,7 @@ class SchoolGate:
         self.loaded: status.PolicyEvent | None = None  # the policy in force
         self.last_event: status.PolicyEvent | None = None  # the last load, good or refused
         self._dns_recorded = RepeatFilter()
+        self._raw_refusals = RepeatFilter()  # connections refused for their first bytes
         self._clients: dict[str, _ClientState] = {}
 
     # --- options ---------------------------------------------------------------------------
@@ -193,10 +198,11 @@ class SchoolGate:
         logger.error("schoolgate: edit refused, keeping the last good policy: %s", error)
 
     def running(self) -> None:
-        # Never open a connection to a server before the policy has seen the request; and
-        # our own access control replaces mitmproxy's blanket refusal of public addresses
-        # (some schools' networks are public ranges).
-        ctx.options.update(connection_strategy="lazy", block_global=False)
+        # Never open a connection to a server before the policy has seen the request; never
+        # relay raw TCP on a guess (`next_layer` allows what `proxy.raw_tcp` lists); and our
+        # own access control replaces mitmproxy's blanket refusal of public addresses (some
+        # schools' networks are public ranges).
+        ctx.options.update(connection_strategy="lazy", block_global=False, rawtcp=False)
         gc.freeze()  # long-lived policy objects out of the collector's way: lower p99
         if self.policy is not None and self.policy.config.log_urls == "host":
             # mitmdump would print every request's full URL, allowed ones too, to the log.
@@ -223,6 +229,26 @@ class SchoolGate:
         logger.warning(
             "schoolgate: refused %s: not in a group network or allowed_clients", client.peername[0]
         )
+
+    # --- the first bytes of a connection, a tunnel, or decrypted TLS ------------------------
+
+    def next_layer(self, nextlayer: layer.NextLayer) -> None:
+        # Script addons run before mitmproxy's NextLayer, which picks a layer from whatever
+        # arrived first (a raw TCP relay when it looks like nothing): decide here instead.
+        context = nextlayer.context
+        if nextlayer.layer is not None or not _first_bytes_decided(context.client):
+            return
+        kind = firstbytes.classify(nextlayer.data_client())
+        if kind is firstbytes.Kind.MORE:
+            nextlayer.layer = _AwaitFirstBytes(context)  # asks again once they are decidable
+        elif kind is firstbytes.Kind.HTTP:
+            _drop_blank_lines(nextlayer)  # NextLayer then picks HTTP (rawtcp is off)
+        elif kind is firstbytes.Kind.OTHER:
+            if self._raw_tcp_listed(context.server.address):
+                nextlayer.layer = layers.TCPLayer(context)
+            else:
+                self._refuse_raw(context)
+                nextlayer.layer = _Closed(context)
 
     # --- plain HTTP, and requests inside intercepted TLS ------------------------------------
 
@@ -358,6 +384,36 @@ class SchoolGate:
     def _state(self, client: connection.Client) -> _ClientState:
         return self._clients.setdefault(client.id, _ClientState())
 
+    def _raw_tcp_listed(self, address: tuple[str, int] | None) -> bool:
+        """Whether `proxy.raw_tcp` lets the gateway relay undecidable bytes to `address`."""
+        if address is None or self.policy is None:
+            return False
+        return (normalise(address[0]), address[1]) in self.policy.config.proxy.raw_tcp
+
+    def _refuse_raw(self, context: Context) -> None:
+        """Record a refused connection once a minute per client and destination: an incident
+        (method TCP) where the policy blocks a name it gave, else a log line."""
+        client, address = context.client, context.server.address
+        state = self._clients.get(client.id)
+        if state is not None and state.pending is not None:
+            return  # an intercepted CONNECT to a blocked host: recorded when it closes
+        ip = client.peername[0]
+        where = f"{address[0]}:{address[1]}" if address else "the proxy itself"
+        if not self._raw_refusals.first(ip, where, time.monotonic()):
+            return
+        user = state.user if state else None
+        names = (client.sni, address[0] if address else None)
+        decision = self._decide(names, client, user) if any(names) else None
+        if decision is not None and decision.action == "block":
+            self._record(decision, client, user, "TCP", None, None, dt.datetime.now(dt.UTC))
+            return
+        logger.warning(
+            "schoolgate: refused a connection from %s to %s: its first bytes were neither a "
+            "TLS ClientHello nor an HTTP request (raw TCP goes only where proxy.raw_tcp says)",
+            ip,
+            where,
+        )
+
     def _decide(
         self, hosts: Iterable[str | None], client: connection.Client, user: str | None
     ) -> Decision:
@@ -440,6 +496,52 @@ class SchoolGate:
 
 
 OWN_PATHS = frozenset({"/proxy.pac", "/wpad.dat", status.PATH})
+
+
+class _AwaitFirstBytes(layer.NextLayer):
+    """mitmproxy's NextLayer, asking for a decision only once the client's bytes are decidable:
+    a complete ClientHello or request head, or bytes that can become neither."""
+
+    def _ask(self) -> layer.CommandGenerator[None]:
+        if firstbytes.classify(self.data_client()) is not firstbytes.Kind.MORE:
+            yield from super()._ask()
+
+
+class _Closed(layer.Layer):
+    """Where bytes the gateway will not relay go: nowhere. Closes the client's connection."""
+
+    closed = False
+
+    def _handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
+        if self.closed:
+            return
+        self.closed = True
+        yield commands.CloseConnection(self.context.client)
+
+
+def _first_bytes_decided(client: connection.Client) -> bool:
+    """Whether the addon decides this connection's protocol from its first bytes (a reverse
+    proxy's spec names it; DNS mode is DNS)."""
+    return client.transport_protocol == "tcp" and not isinstance(
+        client.proxy_mode, mode_specs.ReverseMode | mode_specs.DnsMode
+    )
+
+
+def _drop_blank_lines(nextlayer: layer.NextLayer) -> None:
+    """Remove the empty lines before a request line from the bytes mitmproxy will parse (its
+    HTTP/1 reader skips one, then waits for more bytes that may never come)."""
+    skip = firstbytes.blank_prefix(nextlayer.data_client())
+    client = nextlayer.context.client
+    kept: list[events.Event] = []
+    for event in nextlayer.events:
+        if skip and isinstance(event, events.DataReceived) and event.connection == client:
+            cut = min(skip, len(event.data))
+            skip -= cut
+            if cut == len(event.data):
+                continue
+            event = events.DataReceived(event.connection, event.data[cut:])
+        kept.append(event)
+    nextlayer.events[:] = kept
 
 
 def _to_the_proxy(flow: http.HTTPFlow) -> bool:
