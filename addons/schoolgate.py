@@ -3,7 +3,8 @@
     mitmdump -s addons/schoolgate.py --set schoolgate_config=config/policy.yaml
 
 Thin by design: it asks `Policy` for a decision and hands incidents to `IncidentWriter`.
-- Plain HTTP: a blocked request is answered with 403 and the block page; no upstream contact.
+- Plain HTTP: decided on the request head; a blocked request is answered with 403 and the block
+  page at once (its body, if any, dropped as it arrives); no upstream contact.
 - HTTPS: decided on the CONNECT target and on the ClientHello SNI. Allowed connections pass
   through untouched (never decrypted). Blocked ones are refused (`https_block: refuse`), or
   intercepted to show the block page (`https_block: intercept`, needs the mitmproxy CA on devices).
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 
 from mitmproxy import connection, ctx, dns, exceptions, http, tls
 from mitmproxy.addonmanager import Loader
+from mitmproxy.net.http.http1 import expected_http_body_size
 from mitmproxy.proxy import commands, events, layer, layers, mode_specs, server_hooks
 from mitmproxy.proxy.context import Context
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,6 +45,7 @@ from addons.policy import Decision, Policy
 from addons.reload import PolicyWatcher, policy_version
 from addons.retention import RetentionTimer
 from addons.selftest import BLOCKED_HEADER
+from addons.sink import Sink
 from addons.writer import QUEUE_LIMIT, IncidentWriter, spill_path
 
 logger = logging.getLogger("schoolgate")
@@ -78,6 +81,7 @@ class SchoolGate:
         self._dns_recorded = RepeatFilter()
         self._raw_refusals = RepeatFilter()  # connections refused for their first bytes
         self._clients: dict[str, _ClientState] = {}
+        self.sink = Sink()
 
     # --- options ---------------------------------------------------------------------------
 
@@ -197,7 +201,7 @@ class SchoolGate:
         )
         logger.error("schoolgate: edit refused, keeping the last good policy: %s", error)
 
-    def running(self) -> None:
+    async def running(self) -> None:
         # Never open a connection to a server before the policy has seen the request; never
         # relay raw TCP on a guess (`next_layer` allows what `proxy.raw_tcp` lists); and our
         # own access control replaces mitmproxy's blanket refusal of public addresses (some
@@ -207,11 +211,13 @@ class SchoolGate:
         if self.policy is not None and self.policy.config.log_urls == "host":
             # mitmdump would print every request's full URL, allowed ones too, to the log.
             ctx.options.update(flow_detail=0)
+        await self.sink.start()
         # `configure` has set both: the purge uses the database and retention_days in force.
         self.retention = RetentionTimer(lambda: (self.writer.engine, self.policy.config))
         self.retention.start()
 
     def done(self) -> None:
+        self.sink.close()
         if self.retention is not None:
             self.retention.stop()
         if self.watcher is not None:
@@ -252,11 +258,13 @@ class SchoolGate:
 
     # --- plain HTTP, and requests inside intercepted TLS ------------------------------------
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        # Decided on the head, before mitmproxy reads a byte of the body: a blocked upload is
+        # answered at once and its body dropped, never held in memory.
         if flow.response or flow.error or not flow.live or self.policy is None:
             return
         if _to_the_proxy(flow):
-            flow.response = self._own_page(flow)
+            self._answer(flow, self._own_page(flow))
             return
         client = flow.client_conn
         state = self._clients.get(client.id)
@@ -278,7 +286,12 @@ class SchoolGate:
             at,
         )
         if decision.action == "block":
-            flow.response = self._block_page(decision, reference, at, flow.request.pretty_url)
+            self._answer(flow, self._block_page(decision, reference, at, flow.request.pretty_url))
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        answer = flow.metadata.pop(_ANSWER, None)
+        if answer is not None:
+            flow.response = answer  # in place of the sink's stand-in answer
 
     # --- HTTPS: CONNECT and the TLS ClientHello ----------------------------------------------
 
@@ -324,6 +337,8 @@ class SchoolGate:
             self._state(client).refused = True
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        if data.server.address == self.sink.address:
+            return  # the stand-in for an answer already decided (see `_answer`)
         state = self._clients.get(data.client.id)
         if state is not None and (state.refused or state.pending is not None):
             data.server.error = "blocked by schoolgate policy"  # closes the client connection
@@ -383,6 +398,25 @@ class SchoolGate:
 
     def _state(self, client: connection.Client) -> _ClientState:
         return self._clients.setdefault(client.id, _ClientState())
+
+    def _answer(self, flow: http.HTTPFlow, answer: http.Response) -> None:
+        """Answer `flow` now, even while its body is still to come.
+
+        mitmproxy reads a whole body before it sends an addon's answer, so a body that follows
+        is streamed into nothing, towards the sink, which answers at once; `response` puts
+        `answer` in place of the sink's, and it goes out while the client is still sending.
+        """
+        request = flow.request
+        if self.sink.address is None or not _body_follows(request):
+            flow.response = answer
+            return
+        if not (request.is_http2 or request.is_http3):
+            answer.headers["Connection"] = "close"  # the rest of this body is the last
+        flow.metadata[_ANSWER] = answer
+        request.headers.pop("Expect", None)  # no "100 Continue": the client may keep its body
+        request.stream = _dropped
+        request.scheme = "http"
+        request.host, request.port = self.sink.address
 
     def _raw_tcp_listed(self, address: tuple[str, int] | None) -> bool:
         """Whether `proxy.raw_tcp` lets the gateway relay undecidable bytes to `address`."""
@@ -496,6 +530,7 @@ class SchoolGate:
 
 
 OWN_PATHS = frozenset({"/proxy.pac", "/wpad.dat", status.PATH})
+_ANSWER = "schoolgate.answer"  # flow.metadata: the answer that replaces the sink's
 
 
 class _AwaitFirstBytes(layer.NextLayer):
@@ -542,6 +577,20 @@ def _drop_blank_lines(nextlayer: layer.NextLayer) -> None:
             event = events.DataReceived(event.connection, event.data[cut:])
         kept.append(event)
     nextlayer.events[:] = kept
+
+
+def _body_follows(request: http.Request) -> bool:
+    """Whether a body is still to come after this request head."""
+    if request.is_http2 or request.is_http3:
+        return (
+            request.method not in ("GET", "HEAD") and request.headers.get("content-length") != "0"
+        )
+    return expected_http_body_size(request) != 0
+
+
+def _dropped(chunk: bytes) -> tuple[bytes, ...]:
+    """A request body's pieces after its answer: none goes on."""
+    return ()
 
 
 def _to_the_proxy(flow: http.HTTPFlow) -> bool:
