@@ -14,6 +14,7 @@ Thin by design: it asks `Policy` for a decision and hands incidents to `Incident
   and, to loopback clients, `/schoolgate/status`.
 - No byte is relayed before it is decided: a connection's first bytes must become a complete
   ClientHello or request head (`addons/firstbytes.py`); raw TCP only to `proxy.raw_tcp`.
+- A connection that sends no complete request head in time is closed (`addons/deadlines.py`).
 """
 
 import datetime as dt
@@ -30,13 +31,16 @@ from mitmproxy.addonmanager import Loader
 from mitmproxy.net.http.http1 import expected_http_body_size
 from mitmproxy.proxy import commands, events, layer, layers, mode_specs, server_hooks
 from mitmproxy.proxy.context import Context
+from mitmproxy.proxy.server import ConnectionHandler
+from mitmproxy.utils import asyncio_utils
 from sqlalchemy.exc import SQLAlchemyError
 
 from addons import firstbytes, pac, status
 from addons.access import ClientAccess, is_loopback
 from addons.blockpage import render_block_page
 from addons.changes import record_change
-from addons.config import default_config_path, load_config
+from addons.config import ProxyConfig, default_config_path, load_config
+from addons.deadlines import HEAD, IDLE, Deadlines
 from addons.dnsanswer import RepeatFilter, is_doh_canary
 from addons.errors import ConfigError
 from addons.hosts import normalise
@@ -81,6 +85,7 @@ class SchoolGate:
         self._dns_recorded = RepeatFilter()
         self._raw_refusals = RepeatFilter()  # connections refused for their first bytes
         self._clients: dict[str, _ClientState] = {}
+        self.deadlines = Deadlines(self._expired)
         self.sink = Sink()
 
     # --- options ---------------------------------------------------------------------------
@@ -230,6 +235,8 @@ class SchoolGate:
     def client_connected(self, client: connection.Client) -> None:
         # No policy loaded (mitmproxy listens even when the config fails): nobody is allowed.
         if self.access is not None and self.access.allows(client.peername[0]):
+            if _first_bytes_decided(client):
+                self.deadlines.expect(client.id, self._timeouts()[0], HEAD)
             return
         client.error = "schoolgate: not a school network"
         logger.warning(
@@ -251,6 +258,7 @@ class SchoolGate:
             _drop_blank_lines(nextlayer)  # NextLayer then picks HTTP (rawtcp is off)
         elif kind is firstbytes.Kind.OTHER:
             if self._raw_tcp_listed(context.server.address):
+                self.deadlines.clear(context.client.id)
                 nextlayer.layer = layers.TCPLayer(context)
             else:
                 self._refuse_raw(context)
@@ -261,6 +269,7 @@ class SchoolGate:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         # Decided on the head, before mitmproxy reads a byte of the body: a blocked upload is
         # answered at once and its body dropped, never held in memory.
+        self.deadlines.request_started(flow.client_conn.id)
         if flow.response or flow.error or not flow.live or self.policy is None:
             return
         if _to_the_proxy(flow):
@@ -292,6 +301,13 @@ class SchoolGate:
         answer = flow.metadata.pop(_ANSWER, None)
         if answer is not None:
             flow.response = answer  # in place of the sink's stand-in answer
+        self.deadlines.request_finished(flow.client_conn.id, self._timeouts()[1])
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self.deadlines.request_finished(flow.client_conn.id, self._timeouts()[1])
+
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        self.deadlines.clear(flow.client_conn.id)  # a tunnel now: mitmproxy's tcp_timeout
 
     # --- HTTPS: CONNECT and the TLS ClientHello ----------------------------------------------
 
@@ -302,6 +318,8 @@ class SchoolGate:
         user = _proxy_user(flow)
         if user:
             self._state(client).user = user
+        # The tunnel's first bytes (a ClientHello) are due within head_timeout, as a request's.
+        self.deadlines.expect(client.id, self._timeouts()[0], HEAD)
         decision = self._decide((flow.request.host,), client, user)
         if decision.action == "allow":
             return
@@ -330,6 +348,7 @@ class SchoolGate:
             self._state(client).pending = _Attempt(decision, "TLS")
             return
         data.ignore_connection = True  # allowed (or refused below): never decrypted
+        self.deadlines.clear(client.id)  # a tunnel now: mitmproxy's tcp_timeout
         if decision.action == "allow" or _same_host(decision, data.context.server):
             return  # allowed, or the CONNECT already recorded this monitored host
         self._record(decision, client, user, "TLS", None, None, dt.datetime.now(dt.UTC))
@@ -352,6 +371,7 @@ class SchoolGate:
         if not client.tls_established:
             self._record_pending(client)
         self._clients.pop(client.id, None)
+        self.deadlines.forget(client.id)
 
     # --- DNS -------------------------------------------------------------------------------
 
@@ -398,6 +418,22 @@ class SchoolGate:
 
     def _state(self, client: connection.Client) -> _ClientState:
         return self._clients.setdefault(client.id, _ClientState())
+
+    def _timeouts(self) -> tuple[int, int]:
+        """`proxy.head_timeout` and `proxy.idle_timeout` of the policy in force."""
+        proxy = self.policy.config.proxy if self.policy is not None else ProxyConfig
+        return proxy.head_timeout, proxy.idle_timeout
+
+    def _expired(self, client_id: str, what: str) -> None:
+        """A connection's deadline passed: close it, unless a response is still being sent."""
+        handler = ctx.master.addons.get("proxyserver").connections.get(client_id)
+        if handler is None:
+            return
+        if what == IDLE and _still_sending(handler):
+            self.deadlines.expect(client_id, self._timeouts()[1], IDLE)
+            return
+        # mitmproxy's own close for an idle connection ("Closing connection due to inactivity").
+        asyncio_utils.create_task(handler.on_timeout(), name="schoolgate deadline", keep_ref=True)
 
     def _answer(self, flow: http.HTTPFlow, answer: http.Response) -> None:
         """Answer `flow` now, even while its body is still to come.
@@ -591,6 +627,13 @@ def _body_follows(request: http.Request) -> bool:
 def _dropped(chunk: bytes) -> tuple[bytes, ...]:
     """A request body's pieces after its answer: none goes on."""
     return ()
+
+
+def _still_sending(handler: ConnectionHandler) -> bool:
+    """Whether mitmproxy is still writing a response to the client (a big download)."""
+    io = handler.transports.get(handler.client)
+    transport = getattr(io.writer, "transport", None) if io is not None else None
+    return transport is not None and transport.get_write_buffer_size() > 0
 
 
 def _to_the_proxy(flow: http.HTTPFlow) -> bool:

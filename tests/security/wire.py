@@ -36,6 +36,20 @@ def receive_head(sock: socket.socket) -> bytes:
     return bytes(data)
 
 
+def receive_response(sock: socket.socket) -> bytes:
+    """One whole response with a Content-Length body, leaving the connection idle."""
+    data = bytearray(receive_head(sock))
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
 def receive_all(sock: socket.socket) -> bytes:
     """Everything until the other end closes (a reset counts as closing)."""
     data = bytearray()
