@@ -46,6 +46,7 @@ from addons.errors import ConfigError
 from addons.hosts import normalise
 from addons.incidents import SchemaTooNew, incident_row, make_engine, prepare_incident_log
 from addons.policy import Decision, Policy
+from addons.redact import UrlFilter
 from addons.reload import PolicyWatcher, policy_version
 from addons.retention import RetentionTimer
 from addons.selftest import BLOCKED_HEADER
@@ -87,10 +88,13 @@ class SchoolGate:
         self._clients: dict[str, _ClientState] = {}
         self.deadlines = Deadlines(self._expired)
         self.sink = Sink()
+        self._url_filter = UrlFilter(self._hides_urls)
 
     # --- options ---------------------------------------------------------------------------
 
     def load(self, loader: Loader) -> None:
+        for handler in logging.getLogger().handlers:  # mitmproxy's error lines too
+            handler.addFilter(self._url_filter)
         loader.add_option(
             "schoolgate_config",
             str,
@@ -222,6 +226,8 @@ class SchoolGate:
         self.retention.start()
 
     def done(self) -> None:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(self._url_filter)
         self.sink.close()
         if self.retention is not None:
             self.retention.stop()
@@ -410,7 +416,8 @@ class SchoolGate:
             )
             body = json.dumps(report, indent=2).encode()
             return http.Response.make(200, body, {**headers, "Content-Type": "application/json"})
-        proxy = pac.proxy_address(flow.request.host, flow.request.port)  # as the client said
+        host = pac.gateway_host(flow.request.host, flow.client_conn.sockname[0])
+        proxy = pac.proxy_address(host, flow.request.port)
         text = pac.pac_file(self.policy.config.school.name, proxy, self.policy.config.proxy)
         return http.Response.make(200, text, {**headers, "Content-Type": pac.MEDIA_TYPE})
 
@@ -483,6 +490,9 @@ class SchoolGate:
             ip,
             where,
         )
+
+    def _hides_urls(self) -> bool:
+        return self.policy is None or self.policy.config.log_urls == "host"
 
     def _decide(
         self, hosts: Iterable[str | None], client: connection.Client, user: str | None

@@ -121,12 +121,14 @@ def mitmdump_argv(
     The addon sets the same options in `running`, but mitmproxy listens before that hook runs:
     these hold from the first connection.
     """
+    flow_detail = "0" if config.log_urls == "host" else "1"  # 1 prints each request's URL
     return [
         program,
         "--scripts", str(ADDON),
         "--set", f"schoolgate_config={config.path}",
         "--set", "connection_strategy=lazy",
         "--set", "rawtcp=false",
+        "--set", f"flow_detail={flow_detail}",
         "--listen-host", host or config.proxy.listen_host,
         "--listen-port", str(port or config.proxy.listen_port),
         "--mode", mode or config.proxy.mode,
