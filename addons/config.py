@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from addons.errors import ConfigError
+from addons.hosts import normalise
 from addons.lists import Scope, parse_entry
 from addons.matching import ALLOW
 
@@ -96,6 +98,10 @@ class ProxyConfig:
     allow_tls_without_sni: frozenset[str] = frozenset()
     # Addresses the gateway may reach although they are its own (a test origin on loopback).
     allow_destinations: tuple[Network, ...] = ()
+    # `proxy.raw_tcp`: (host, port) the gateway relays bytes to that are neither TLS nor HTTP.
+    raw_tcp: frozenset[tuple[str, int]] = frozenset()
+    head_timeout: int = 60  # seconds to a connection's first complete request head or ClientHello
+    idle_timeout: int = 120  # seconds a kept-alive connection may wait for its next request
 
 
 @dataclass(frozen=True)
@@ -427,6 +433,44 @@ def _group_name(node: _Node, groups: tuple[str, ...]) -> str:
     return str(node.value)
 
 
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+def is_host(text: str) -> bool:
+    """Whether `text` is an IP address or a DNS host name (RFC 1123: letters, digits and
+    hyphens, labels of 1 to 63, a last label that is not all digits, 253 at most; a final dot
+    allowed)."""
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        pass
+    labels = text.removesuffix(".").split(".")
+    return (
+        len(text) <= 253
+        and all(_LABEL.match(label) for label in labels)
+        and not labels[-1].isdigit()
+    )
+
+
+def _host_port(node: _Node) -> tuple[str, int]:
+    """One `proxy.raw_tcp` entry: `host:port`, or `[IPv6 address]:port`."""
+    text = node.text().strip()
+    host, colon, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        valid = ":" in host and is_host(host)  # only an IPv6 address goes in brackets
+    else:
+        valid = ":" not in host and is_host(host)
+    if not colon or not valid:
+        raise node.error(
+            f"{text!r} is not host:port (like 10.0.0.5:22, git.example.org:22 or [2001:db8::5]:22)"
+        )
+    if not port.isdecimal() or not 1 <= int(port) <= 65535:
+        raise node.error(f"{text!r}: the port must be a number from 1 to 65535")
+    return normalise(host), int(port)
+
+
 def _proxy(node: _Node, groups: tuple[str, ...]) -> ProxyConfig:
     node.mapping(
         (
@@ -436,6 +480,9 @@ def _proxy(node: _Node, groups: tuple[str, ...]) -> ProxyConfig:
             "direct",
             "allow_tls_without_sni",
             "allow_destinations",
+            "raw_tcp",
+            "head_timeout",
+            "idle_timeout",
         )
     )
     direct = [_direct(n) for n in _optional(node, "direct", _Node.items, [])]
@@ -450,6 +497,9 @@ def _proxy(node: _Node, groups: tuple[str, ...]) -> ProxyConfig:
         allow_destinations=tuple(
             _network(n) for n in _optional(node, "allow_destinations", _Node.items, [])
         ),
+        raw_tcp=frozenset(_host_port(n) for n in _optional(node, "raw_tcp", _Node.items, [])),
+        head_timeout=_optional(node, "head_timeout", lambda n: n.integer(1, 600), 60),
+        idle_timeout=_optional(node, "idle_timeout", lambda n: n.integer(1, 3600), 120),
     )
 
 

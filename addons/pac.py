@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from addons.config import ProxyConfig
+from addons.config import ProxyConfig, is_host
 from addons.lists import Scope
 
 MEDIA_TYPE = "application/x-ns-proxy-autoconfig"
@@ -48,6 +48,14 @@ function FindProxyForURL(url, host) {{
   return PROXY;
 }}
 """
+
+
+def gateway_host(asked: str, connected_to: str) -> str:
+    """How the served PAC file names the gateway: by the host the device asked it by (a name
+    the school's DNS gives the gateway, or its address), when that is a valid host name or
+    address; otherwise by the address the device connected to. Never by arbitrary text the
+    device sent, which would go into the JavaScript."""
+    return asked if is_host(asked) else connected_to
 
 
 def proxy_address(host: str, port: int) -> str:

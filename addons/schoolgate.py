@@ -3,7 +3,8 @@
     mitmdump -s addons/schoolgate.py --set schoolgate_config=config/policy.yaml
 
 Thin by design: it asks `Policy` for a decision and hands incidents to `IncidentWriter`.
-- Plain HTTP: a blocked request is answered with 403 and the block page; no upstream contact.
+- Plain HTTP: decided on the request head; a blocked request is answered with 403 and the block
+  page at once (its body, if any, dropped as it arrives); no upstream contact.
 - HTTPS: decided on the CONNECT target and on the ClientHello SNI. Allowed connections pass
   through untouched (never decrypted). Blocked ones are refused (`https_block: refuse`), or
   intercepted to show the block page (`https_block: intercept`, needs the mitmproxy CA on devices).
@@ -18,8 +19,12 @@ Thin by design: it asks `Policy` for a decision and hands incidents to `Incident
   `_dns.resolver.arpa`, so devices find no encrypted resolver to upgrade to (RFC 9462).
 - Only clients in the school's networks are answered; the proxy itself serves `/proxy.pac`
   and, to loopback clients, `/schoolgate/status`.
+- No byte is relayed before it is decided: a connection's first bytes must become a complete
+  ClientHello or request head (`addons/firstbytes.py`); raw TCP only to `proxy.raw_tcp`.
+- A connection that sends no complete request head in time is closed (`addons/deadlines.py`).
 """
 
+import asyncio
 import datetime as dt
 import gc
 import json
@@ -30,23 +35,30 @@ from dataclasses import dataclass
 
 from mitmproxy import connection, ctx, dns, exceptions, http, tls
 from mitmproxy.addonmanager import Loader
-from mitmproxy.proxy import mode_specs, server_hooks
+from mitmproxy.net.http.http1 import expected_http_body_size
+from mitmproxy.proxy import commands, events, layer, layers, mode_specs, server_hooks
+from mitmproxy.proxy.context import Context
+from mitmproxy.proxy.server import ConnectionHandler
+from mitmproxy.utils import asyncio_utils
 from sqlalchemy.exc import SQLAlchemyError
 
-from addons import pac, status
+from addons import firstbytes, pac, status
 from addons.access import ClientAccess, is_loopback
 from addons.blockpage import render_block_page
 from addons.changes import record_change
-from addons.config import default_config_path, load_config
+from addons.config import ProxyConfig, default_config_path, load_config
+from addons.deadlines import HEAD, IDLE, Deadlines
 from addons.defences import GATEWAY_ITSELF
 from addons.dnsanswer import RepeatFilter, is_ddr_query, is_doh_canary
 from addons.errors import ConfigError
 from addons.hosts import ip_address_of, normalise, parse_authority
 from addons.incidents import SchemaTooNew, incident_row, make_engine, prepare_incident_log
 from addons.policy import Decision, Policy
+from addons.redact import UrlFilter
 from addons.reload import PolicyWatcher, policy_version
 from addons.retention import RetentionTimer
 from addons.selftest import BLOCKED_HEADER
+from addons.sink import Sink
 from addons.targets import GatewayItself
 from addons.writer import QUEUE_LIMIT, IncidentWriter, spill_path
 
@@ -83,11 +95,18 @@ class SchoolGate:
         self.last_event: status.PolicyEvent | None = None  # the last load, good or refused
         self._dns_recorded = RepeatFilter()
         self._refusals = RepeatFilter()  # (client, reason): logged or recorded once a minute
+        self._raw_refusals = RepeatFilter()  # connections refused for their first bytes
         self._clients: dict[str, _ClientState] = {}  # open connections only: popped at close
+        self.deadlines = Deadlines(self._expired)
+        self._sweeper: asyncio.Task[None] | None = None
+        self.sink = Sink()
+        self._url_filter = UrlFilter(self._hides_urls)
 
     # --- options ---------------------------------------------------------------------------
 
     def load(self, loader: Loader) -> None:
+        for handler in logging.getLogger().handlers:  # mitmproxy's error lines too
+            handler.addFilter(self._url_filter)
         loader.add_option(
             "schoolgate_config",
             str,
@@ -204,20 +223,30 @@ class SchoolGate:
         )
         logger.error("schoolgate: edit refused, keeping the last good policy: %s", error)
 
-    def running(self) -> None:
-        # Never open a connection to a server before the policy has seen the request; and
-        # our own access control replaces mitmproxy's blanket refusal of public addresses
-        # (some schools' networks are public ranges).
-        ctx.options.update(connection_strategy="lazy", block_global=False)
+    async def running(self) -> None:
+        # Never open a connection to a server before the policy has seen the request; never
+        # relay raw TCP on a guess (`next_layer` allows what `proxy.raw_tcp` lists); and our
+        # own access control replaces mitmproxy's blanket refusal of public addresses (some
+        # schools' networks are public ranges).
+        ctx.options.update(connection_strategy="lazy", block_global=False, rawtcp=False)
         gc.freeze()  # long-lived policy objects out of the collector's way: lower p99
         if self.policy is not None and self.policy.config.log_urls == "host":
             # mitmdump would print every request's full URL, allowed ones too, to the log.
             ctx.options.update(flow_detail=0)
+        await self.sink.start()
+        self._sweeper = asyncio_utils.create_task(
+            self.deadlines.run(), name="schoolgate deadlines", keep_ref=True
+        )
         # `configure` has set both: the purge uses the database and retention_days in force.
         self.retention = RetentionTimer(lambda: (self.writer.engine, self.policy.config))
         self.retention.start()
 
     def done(self) -> None:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(self._url_filter)
+        self.sink.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self.retention is not None:
             self.retention.stop()
         if self.watcher is not None:
@@ -230,20 +259,46 @@ class SchoolGate:
     def client_connected(self, client: connection.Client) -> None:
         # No policy loaded (mitmproxy listens even when the config fails): nobody is allowed.
         if self.access is not None and self.access.allows(client.peername[0]):
+            if _first_bytes_decided(client):
+                self.deadlines.expect(client.id, self._timeouts()[0], HEAD)
             return
         client.error = "schoolgate: not a school network"
         logger.warning(
             "schoolgate: refused %s: not in a group network or allowed_clients", client.peername[0]
         )
 
+    # --- the first bytes of a connection, a tunnel, or decrypted TLS ------------------------
+
+    def next_layer(self, nextlayer: layer.NextLayer) -> None:
+        # Script addons run before mitmproxy's NextLayer, which picks a layer from whatever
+        # arrived first (a raw TCP relay when it looks like nothing): decide here instead.
+        context = nextlayer.context
+        if nextlayer.layer is not None or not _first_bytes_decided(context.client):
+            return
+        kind = firstbytes.classify(nextlayer.data_client())
+        if kind is firstbytes.Kind.MORE:
+            nextlayer.layer = _AwaitFirstBytes(context)  # asks again once they are decidable
+        elif kind is firstbytes.Kind.HTTP:
+            _drop_blank_lines(nextlayer)  # NextLayer then picks HTTP (rawtcp is off)
+        elif kind is firstbytes.Kind.OTHER:
+            if self._raw_tcp_listed(context.server.address):
+                self.deadlines.clear(context.client.id)
+                nextlayer.layer = layers.TCPLayer(context)
+            else:
+                self._refuse_raw(context)
+                nextlayer.layer = _Closed(context)
+
     # --- plain HTTP, and requests inside intercepted TLS ------------------------------------
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        # Decided on the head, before mitmproxy reads a byte of the body: a blocked upload is
+        # answered at once and its body dropped, never held in memory.
+        self.deadlines.request_started(flow.client_conn.id)
         if flow.response or flow.error or not flow.live or self.policy is None:
             return
         screened = self._screen(flow)
         if isinstance(screened, http.Response):
-            flow.response = screened
+            self._answer(flow, screened)
             return
         client = flow.client_conn
         state = self._clients.get(client.id)
@@ -264,7 +319,19 @@ class SchoolGate:
             at,
         )
         if decision.action == "block":
-            flow.response = self._block_page(decision, reference, at, flow.request.pretty_url)
+            self._answer(flow, self._block_page(decision, reference, at, flow.request.pretty_url))
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        answer = flow.metadata.pop(_ANSWER, None)
+        if answer is not None:
+            flow.response = answer  # in place of the sink's stand-in answer
+        self.deadlines.request_finished(flow.client_conn.id, self._timeouts()[1])
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self.deadlines.request_finished(flow.client_conn.id, self._timeouts()[1])
+
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        self.deadlines.clear(flow.client_conn.id)  # a tunnel now: mitmproxy's tcp_timeout
 
     # --- HTTPS: CONNECT and the TLS ClientHello ----------------------------------------------
 
@@ -284,6 +351,8 @@ class SchoolGate:
         _connect_to(flow.request, host)
         if user:
             self._state(client).user = user
+        # The tunnel's first bytes (a ClientHello) are due within head_timeout, as a request's.
+        self.deadlines.expect(client.id, self._timeouts()[0], HEAD)
         decision = self._decide((host,), client, user)
         if decision.action == "allow":
             return
@@ -321,6 +390,7 @@ class SchoolGate:
             self._state(client).pending = _Attempt(decision, "TLS")
             return
         data.ignore_connection = True  # allowed (or refused below): never decrypted
+        self.deadlines.clear(client.id)  # a tunnel now: mitmproxy's tcp_timeout
         if decision.action == "allow" or _same_host(decision, data.context.server):
             return  # allowed, or the CONNECT already recorded this monitored host
         self._record(decision, client, user, "TLS", None, None, dt.datetime.now(dt.UTC))
@@ -328,6 +398,8 @@ class SchoolGate:
             self._state(client).refused = True
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        if data.server.address == self.sink.address:
+            return  # the stand-in for an answer already decided (see `_answer`)
         state = self._clients.get(data.client.id)
         if state is not None and (state.refused or state.pending is not None):
             data.server.error = "blocked by schoolgate policy"  # closes the client connection
@@ -341,6 +413,7 @@ class SchoolGate:
         if not client.tls_established:
             self._record_pending(client)
         self._clients.pop(client.id, None)
+        self.deadlines.forget(client.id)
 
     # --- DNS -------------------------------------------------------------------------------
 
@@ -382,7 +455,8 @@ class SchoolGate:
             )
             body = json.dumps(report, indent=2).encode()
             return http.Response.make(200, body, {**headers, "Content-Type": "application/json"})
-        proxy = pac.proxy_address(flow.request.host, flow.request.port)  # as the client said
+        host = pac.gateway_host(flow.request.host, flow.client_conn.sockname[0])
+        proxy = pac.proxy_address(host, flow.request.port)
         text = pac.pac_file(self.policy.config.school.name, proxy, self.policy.config.proxy)
         return http.Response.make(200, text, {**headers, "Content-Type": pac.MEDIA_TYPE})
 
@@ -441,6 +515,74 @@ class SchoolGate:
 
     def _state(self, client: connection.Client) -> _ClientState:
         return self._clients.setdefault(client.id, _ClientState())
+
+    def _timeouts(self) -> tuple[int, int]:
+        """`proxy.head_timeout` and `proxy.idle_timeout` of the policy in force."""
+        proxy = self.policy.config.proxy if self.policy is not None else ProxyConfig
+        return proxy.head_timeout, proxy.idle_timeout
+
+    def _expired(self, client_id: str, what: str) -> None:
+        """A connection's deadline passed: close it, unless a response is still being sent."""
+        handler = ctx.master.addons.get("proxyserver").connections.get(client_id)
+        if handler is None:
+            return
+        if what == IDLE and _still_sending(handler):
+            self.deadlines.expect(client_id, self._timeouts()[1], IDLE)
+            return
+        # mitmproxy's own close for an idle connection ("Closing connection due to inactivity").
+        asyncio_utils.create_task(handler.on_timeout(), name="schoolgate deadline", keep_ref=True)
+
+    def _answer(self, flow: http.HTTPFlow, answer: http.Response) -> None:
+        """Answer `flow` now, even while its body is still to come.
+
+        mitmproxy reads a whole body before it sends an addon's answer, so a body that follows
+        is streamed into nothing, towards the sink, which answers at once; `response` puts
+        `answer` in place of the sink's, and it goes out while the client is still sending.
+        """
+        request = flow.request
+        if self.sink.address is None or not _body_follows(request):
+            flow.response = answer
+            return
+        if not (request.is_http2 or request.is_http3):
+            answer.headers["Connection"] = "close"  # the rest of this body is the last
+        flow.metadata[_ANSWER] = answer
+        request.headers.pop("Expect", None)  # no "100 Continue": the client may keep its body
+        request.stream = _dropped
+        request.scheme = "http"
+        request.host, request.port = self.sink.address
+
+    def _raw_tcp_listed(self, address: tuple[str, int] | None) -> bool:
+        """Whether `proxy.raw_tcp` lets the gateway relay undecidable bytes to `address`."""
+        if address is None or self.policy is None:
+            return False
+        return (normalise(address[0]), address[1]) in self.policy.config.proxy.raw_tcp
+
+    def _refuse_raw(self, context: Context) -> None:
+        """Record a refused connection once a minute per client and destination: an incident
+        (method TCP) where the policy blocks a name it gave, else a log line."""
+        client, address = context.client, context.server.address
+        state = self._clients.get(client.id)
+        if state is not None and state.pending is not None:
+            return  # an intercepted CONNECT to a blocked host: recorded when it closes
+        ip = client.peername[0]
+        where = f"{address[0]}:{address[1]}" if address else "the proxy itself"
+        if not self._raw_refusals.first(ip, where, time.monotonic()):
+            return
+        user = state.user if state else None
+        names = (client.sni, address[0] if address else None)
+        decision = self._decide(names, client, user) if any(names) else None
+        if decision is not None and decision.action == "block":
+            self._record(decision, client, user, "TCP", None, None, dt.datetime.now(dt.UTC))
+            return
+        logger.warning(
+            "schoolgate: refused a connection from %s to %s: its first bytes were neither a "
+            "TLS ClientHello nor an HTTP request (raw TCP goes only where proxy.raw_tcp says)",
+            ip,
+            where,
+        )
+
+    def _hides_urls(self) -> bool:
+        return self.policy is None or self.policy.config.log_urls == "host"
 
     def _decide(
         self, hosts: Iterable[str | None], client: connection.Client, user: str | None
@@ -524,6 +666,74 @@ class SchoolGate:
 
 
 OWN_PATHS = frozenset({"/proxy.pac", "/wpad.dat", status.PATH})
+_ANSWER = "schoolgate.answer"  # flow.metadata: the answer that replaces the sink's
+# Proxy modes whose spec names the protocol (a string test: isinstance on them costs ~1.5 us).
+_NAMED = frozenset({mode_specs.ReverseMode.type_name, mode_specs.DnsMode.type_name})
+
+
+class _AwaitFirstBytes(layer.NextLayer):
+    """mitmproxy's NextLayer, asking for a decision only once the client's bytes are decidable:
+    a complete ClientHello or request head, or bytes that can become neither."""
+
+    def _ask(self) -> layer.CommandGenerator[None]:
+        if firstbytes.classify(self.data_client()) is not firstbytes.Kind.MORE:
+            yield from super()._ask()
+
+
+class _Closed(layer.Layer):
+    """Where bytes the gateway will not relay go: nowhere. Closes the client's connection."""
+
+    closed = False
+
+    def _handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
+        if self.closed:
+            return
+        self.closed = True
+        yield commands.CloseConnection(self.context.client)
+
+
+def _first_bytes_decided(client: connection.Client) -> bool:
+    """Whether the addon decides this connection's protocol from its first bytes (a reverse
+    proxy's spec names it; DNS mode is DNS)."""
+    return client.transport_protocol == "tcp" and client.proxy_mode.type_name not in _NAMED
+
+
+def _drop_blank_lines(nextlayer: layer.NextLayer) -> None:
+    """Remove the empty lines before a request line from the bytes mitmproxy will parse (its
+    HTTP/1 reader skips one, then waits for more bytes that may never come)."""
+    skip = firstbytes.blank_prefix(nextlayer.data_client())
+    client = nextlayer.context.client
+    kept: list[events.Event] = []
+    for event in nextlayer.events:
+        if skip and isinstance(event, events.DataReceived) and event.connection == client:
+            cut = min(skip, len(event.data))
+            skip -= cut
+            if cut == len(event.data):
+                continue
+            event = events.DataReceived(event.connection, event.data[cut:])
+        kept.append(event)
+    nextlayer.events[:] = kept
+
+
+def _body_follows(request: http.Request) -> bool:
+    """Whether a body is still to come after this request head."""
+    if request.is_http2 or request.is_http3:
+        return (
+            request.method not in ("GET", "HEAD") and request.headers.get("content-length") != "0"
+        )
+    return expected_http_body_size(request) != 0
+
+
+def _dropped(chunk: bytes) -> tuple[bytes, ...]:
+    """A request body's pieces after its answer: none goes on."""
+    return ()
+
+
+def _still_sending(handler: ConnectionHandler) -> bool:
+    """Whether mitmproxy is still writing a response to the client (a big download)."""
+    io = handler.transports.get(handler.client)
+    transport = getattr(io.writer, "transport", None) if io is not None else None
+    return transport is not None and transport.get_write_buffer_size() > 0
 
 
 def _to_the_proxy(flow: http.HTTPFlow, target: str) -> bool:

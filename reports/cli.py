@@ -124,12 +124,19 @@ def _run(args: argparse.Namespace) -> int:
 def mitmdump_argv(
     program: str, config: Config, host: str | None, port: int | None, mode: str | None
 ) -> list[str]:
-    """The mitmdump command line that runs the addon with this config."""
+    """The mitmdump command line that runs the addon with this config.
+
+    The addon sets the same options in `running`, but mitmproxy listens before that hook runs:
+    these hold from the first connection.
+    """
+    flow_detail = "0" if config.log_urls == "host" else "1"  # 1 prints each request's URL
     return [
         program,
         "--scripts", str(ADDON),
         "--set", f"schoolgate_config={config.path}",
         "--set", "connection_strategy=lazy",
+        "--set", "rawtcp=false",
+        "--set", f"flow_detail={flow_detail}",
         "--listen-host", host or config.proxy.listen_host,
         "--listen-port", str(port or config.proxy.listen_port),
         "--mode", mode or config.proxy.mode,

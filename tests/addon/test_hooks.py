@@ -40,10 +40,10 @@ def _rows(root: Path) -> list[tuple[str, str, str]]:
 def test_transparent_http_is_decided_by_the_host_header(addon):
     gate, _, root = addon
     blocked = _flow("157.240.221.35", "www.facebook.com")  # a Facebook IP: listed by name only
-    gate.request(blocked)
+    gate.requestheaders(blocked)
     assert blocked.response is not None and blocked.response.status_code == 403
     allowed = _flow("157.240.221.35", "www.bbc.co.uk")
-    gate.request(allowed)
+    gate.requestheaders(allowed)
     assert allowed.response is None
     gate.done()
     assert _rows(root) == [("GET", "www.facebook.com", "10.20.0.7")]
@@ -56,8 +56,8 @@ def test_every_request_on_one_connection_is_decided(addon):
     first.client_conn.sni = "www.bbc.co.uk"
     second = tflow.tflow(client_conn=first.client_conn, req=tutils.treq(host="fbcdn.net"))
     second.request.headers["host"] = "scontent.xx.fbcdn.net"
-    gate.request(first)
-    gate.request(second)
+    gate.requestheaders(first)
+    gate.requestheaders(second)
     assert first.response is None
     assert second.response is not None and second.response.status_code == 403
 
@@ -72,7 +72,7 @@ def test_a_bad_config_while_running_keeps_the_last_good_policy(addon):
     # mitmproxy rolls the option back, so the addon reloads the last good file.
     assert gate.policy is not None and gate.policy.config.path == good.config.path
     flow = _flow("1.2.3.4", "facebook.com")
-    gate.request(flow)
+    gate.requestheaders(flow)
     assert flow.response is not None and flow.response.status_code == 403
 
 

@@ -71,7 +71,7 @@ def test_status_is_for_the_gateway_itself(addon):
     flow = tflow.tflow(req=tutils.treq(host="10.0.0.1", port=8080, path=b"/schoolgate/status"))
     flow.client_conn.sockname = ("10.0.0.1", 8080)
     flow.client_conn.peername = PUPIL
-    gate.request(flow)
+    gate.requestheaders(flow)
     assert flow.response is not None and flow.response.status_code == 403
 
 
@@ -80,7 +80,7 @@ def test_the_pac_file_names_the_address_the_device_used(addon):
     flow = tflow.tflow(req=tutils.treq(host="gateway.school.example", port=8080, path=b"/wpad.dat"))
     flow.client_conn.sockname = ("10.0.0.1", 8080)
     flow.client_conn.peername = PUPIL
-    gate.request(flow)
+    gate.requestheaders(flow)
     assert flow.response is not None and flow.response.status_code == 200
     assert b'"PROXY gateway.school.example:8080"' in flow.response.content
 
@@ -90,7 +90,7 @@ def test_pages_of_other_servers_on_the_same_port_are_not_ours(addon):
     flow = tflow.tflow(req=tutils.treq(host="203.0.113.9", port=8080, path=b"/proxy.pac"))
     flow.client_conn.sockname = ("10.0.0.1", 8080)
     flow.client_conn.peername = PUPIL
-    gate.request(flow)
+    gate.requestheaders(flow)
     assert flow.response is None  # passed on to 203.0.113.9
 
 

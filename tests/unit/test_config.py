@@ -93,6 +93,22 @@ def test_the_gateways_own_rules_are_relaxed_by_name(files: PolicyFiles) -> None:
     )
 
 
+def test_proxy_security_keys_default_and_load(files: PolicyFiles) -> None:
+    proxy = files.config().proxy
+    assert (proxy.raw_tcp, proxy.head_timeout, proxy.idle_timeout) == (frozenset(), 60, 120)
+    text = BASE_CONFIG + (
+        "proxy:\n"
+        "  raw_tcp: [10.0.0.5:22, Git.Example.ORG.:2222, '[2001:DB8::5]:22']\n"
+        "  head_timeout: 20\n"
+        "  idle_timeout: 300\n"
+    )
+    proxy = files.config(text).proxy
+    assert proxy.raw_tcp == frozenset(
+        {("10.0.0.5", 22), ("git.example.org", 2222), ("2001:db8::5", 22)}
+    )
+    assert (proxy.head_timeout, proxy.idle_timeout) == (20, 300)
+
+
 def test_relative_paths_resolve_against_the_config_folder_not_the_working_directory(
     files: PolicyFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,6 +258,42 @@ ERRORS = {
         "retention_days: 30\nproxy:\n  allow_destinations: [127.0.0.1/33]\n",
         "allow_destinations",
         "proxy.allow_destinations[0]",
+    ),
+    "raw TCP entry without a port": (
+        "retention_days: 30\n",
+        "retention_days: 30\nproxy:\n  raw_tcp: [10.0.0.5:22, git.example.org]\n",
+        "raw_tcp",
+        "proxy.raw_tcp[1]",
+    ),
+    "raw TCP entry with a port out of range": (
+        "retention_days: 30\n",
+        "retention_days: 30\nproxy:\n  raw_tcp:\n    - 10.0.0.5:22\n    - 10.0.0.5:0\n",
+        "10.0.0.5:0",
+        "proxy.raw_tcp[1]",
+    ),
+    "raw TCP entry that is no host": (
+        "retention_days: 30\n",
+        "retention_days: 30\nproxy:\n  raw_tcp: ['bad host!:22']\n",
+        "raw_tcp",
+        "proxy.raw_tcp[0]",
+    ),
+    "raw TCP IPv6 entry without brackets": (
+        "retention_days: 30\n",
+        "retention_days: 30\nproxy:\n  raw_tcp: ['2001:db8::5:22']\n",
+        "raw_tcp",
+        "proxy.raw_tcp[0]",
+    ),
+    "head timeout of zero": (
+        "retention_days: 30\n",
+        "retention_days: 30\nproxy:\n  head_timeout: 0\n",
+        "head_timeout",
+        "proxy.head_timeout",
+    ),
+    "idle timeout that is no number": (
+        "retention_days: 30\n",
+        "retention_days: 30\nproxy:\n  idle_timeout: 2m\n",
+        "idle_timeout",
+        "proxy.idle_timeout",
     ),
     "duplicate key": ("  site: test\n", "  site: test\n  site: other\n", "other", "site"),
     "missing required key": ("  contact: the school office\n", "", "^school:", "school"),
