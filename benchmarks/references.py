@@ -1,8 +1,10 @@
 """Make the reference lists `coverage.py` measures the shipped lists against, from git
 checkouts of their public sources.
 
-It writes normalised copies to `benchmarks/reference/` unless `--output` says otherwise. Each
-file keeps only what the gateway can match, host names (and, for the resolvers, IP addresses), normalised as the gateway
+The lists are other projects' data, so this repository does not ship them: this script writes
+normalised copies to a folder outside git, `benchmarks/reference/` unless `--output` says
+otherwise (`.gitignore` keeps that folder out of commits). Each file keeps only what the gateway
+can match, host names (and, for the resolvers, IP addresses), normalised as the gateway
 normalises a host, under a header naming the source repository, path, commit and licence.
 
     .venv/bin/python benchmarks/references.py [--output DIR] [--copy CHECKOUT=OWNER/NAME] \\
