@@ -563,6 +563,7 @@ def main(argv: list[str] | None = None) -> None:
         "--output",
         type=Path,
         default=OUTPUT,
+        metavar="DIR",
         help="the folder to write the lists to, outside git (default: benchmarks/reference/)",
     )
     args = parser.parse_args(argv)
