@@ -10,12 +10,13 @@ share of each public resolver list (names and addresses apart) and the share of 
 front-ends blocked, with what is left unblocked.
 
     .venv/bin/python benchmarks/coverage.py [--references DIR] [--config FILE] [--top N]
-    .venv/bin/python benchmarks/coverage.py --bypass-only    # from this repository alone
+    .venv/bin/python benchmarks/coverage.py --bypass-only [--bypass-references DIR]
 
-The social reference lists are the normalised copies described in
-`../shared/reference-lists/README.md`; the bypass lists are in `benchmarks/reference/` (made by
-`benchmarks/references.py`). Both are one host per line, under `#` header lines naming source,
-commit and licence.
+The lists measured against are other projects' data, so the repository does not ship them:
+`benchmarks/references.py` makes normalised copies (one host per line, under `#` header lines
+naming source, commit and licence) from git checkouts of their sources, in
+`benchmarks/reference/` (ignored by git), the default folder of both options.
+`blocklists/README.md` names the repositories and commits its figures were measured at.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
+import shlex
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,8 +37,13 @@ from addons.hosts import is_ip_address, normalise, registrable_domain
 from addons.policy import Decision, Policy
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_REFERENCES = ROOT.parent / "shared" / "reference-lists"
-BYPASS_REFERENCES = ROOT / "benchmarks" / "reference"
+REFERENCES = ROOT / "benchmarks" / "reference"
+# The checkouts `benchmarks/references.py` makes each set of lists from.
+SOCIAL_CHECKOUTS = (
+    "--ut1 DIR --blocklistproject DIR --adguard-registry DIR --sinfonietta DIR --tiuxo DIR "
+    "--v2fly DIR"
+)
+BYPASS_CHECKOUTS = "--curl-wiki DIR --dnscrypt DIR --adguard DIR --libredirect DIR --farside DIR"
 
 PUPIL = "10.20.1.5"
 # A Thursday in the Autumn 2026 term, mid-morning: inside the school day of the shipped config.
@@ -372,19 +380,52 @@ def print_bypass(coverage: Coverage, folder: Path) -> None:
     print(unlisted_frontends(coverage, frontends))
 
 
+def missing_copies(folder: Path, files: Iterable[str], checkouts: str) -> str | None:
+    """One line saying which reference copy `folder` lacks and the command that makes it; None
+    if it has them all."""
+    absent = [file for file in files if not (folder / file).is_file()]
+    if not absent:
+        return None
+    return (
+        f"coverage.py: no {absent[0]} in {folder}: make the copies with `.venv/bin/python "
+        f"benchmarks/references.py {checkouts} --output {shlex.quote(str(folder))}`, each DIR a "
+        "clone of the repository blocklists/README.md names"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the coverage tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--references", type=Path, default=DEFAULT_REFERENCES)
+    parser.add_argument(
+        "--references",
+        type=Path,
+        default=REFERENCES,
+        metavar="DIR",
+        help="the social, messaging and video lists (default: benchmarks/reference/)",
+    )
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "policy.yaml")
     parser.add_argument("--top", type=int, default=40, help="unblocked domains to list")
-    parser.add_argument("--bypass-references", type=Path, default=BYPASS_REFERENCES)
+    parser.add_argument(
+        "--bypass-references",
+        type=Path,
+        default=REFERENCES,
+        metavar="DIR",
+        help="the resolver and front-end lists (default: benchmarks/reference/)",
+    )
     parser.add_argument(
         "--bypass-only",
         action="store_true",
-        help="only the encrypted-DNS and front-end tables (their lists are in this repository)",
+        help="only the encrypted-DNS and front-end tables",
     )
     args = parser.parse_args(argv)
+    problems = [
+        missing_copies(args.bypass_references, [*RESOLVER_LISTS, *FRONTEND_LISTS], BYPASS_CHECKOUTS)
+    ]
+    if not args.bypass_only:
+        social = [*SOCIAL_LISTS, *OTHER_LISTS]
+        problems.insert(0, missing_copies(args.references, social, SOCIAL_CHECKOUTS))
+    if any(problems):
+        sys.exit("\n".join(filter(None, problems)))
 
     coverage = Coverage(Policy(load_config(args.config)))
     day = dt.datetime.fromtimestamp(SCHOOL_DAY, ZoneInfo("Europe/London"))

@@ -1,18 +1,25 @@
-"""Make the reference lists in `benchmarks/reference/` from checkouts of their sources.
+"""Make the reference lists `coverage.py` measures the shipped lists against, from git
+checkouts of their public sources.
 
-`coverage.py` measures the DNS-over-HTTPS category and the platform front-ends against them:
-the public resolvers that curl's wiki, dnscrypt-proxy and AdGuard publish, and the front-end
-instances that LibRedirect and Farside redirect to. Each file keeps only what the gateway can
-match, host names and IP addresses, normalised as the gateway normalises a host, under a header
-naming the source repository, path, commit and licence. So the coverage figures can be
-remade from this repository alone, and the lists refreshed from newer checkouts:
+The lists are other projects' data, so this repository does not ship them: this script writes
+normalised copies to a folder outside git, `benchmarks/reference/` unless `--output` says
+otherwise (`.gitignore` keeps that folder out of commits). Each file keeps only what the gateway
+can match, host names (and, for the resolvers, IP addresses), normalised as the gateway
+normalises a host, under a header naming the source repository, path, commit and licence.
 
-    .venv/bin/python benchmarks/references.py --curl-wiki DIR --dnscrypt DIR --adguard DIR \\
-        --libredirect DIR --farside DIR [--output DIR]
+    .venv/bin/python benchmarks/references.py [--output DIR] [--copy CHECKOUT=OWNER/NAME] \\
+        [--curl-wiki DIR] [--dnscrypt DIR] [--adguard DIR] [--libredirect DIR] [--farside DIR] \\
+        [--ut1 DIR] [--blocklistproject DIR] [--adguard-registry DIR] [--sinfonietta DIR] \\
+        [--tiuxo DIR] [--v2fly DIR]
 
-Each DIR is a git repository, a clone or a bare mirror, whose HEAD is read: curl's wiki
-(github.com/curl/curl.wiki.git), DNSCrypt/dnscrypt-resolvers, AdguardTeam/KnowledgeBaseDNS,
-libredirect/instances and benbusby/farside.
+Each DIR is a git repository, a clone or a bare mirror, whose HEAD is read, and every list whose
+checkouts are given is written. The first five make the encrypted-DNS and front-end lists of
+`coverage.py --bypass-only`: curl's wiki (github.com/curl/curl.wiki.git),
+DNSCrypt/dnscrypt-resolvers, AdguardTeam/KnowledgeBaseDNS, libredirect/instances and
+benbusby/farside. The other six make the social-network, messaging and video lists:
+olbat/ut1-blacklists, blocklistproject/Lists, AdguardTeam/HostlistsRegistry,
+Sinfonietta/hostfiles, tiuxo/hosts and v2fly/domain-list-community. `blocklists/README.md` names
+the commits its figures were measured at.
 """
 
 from __future__ import annotations
@@ -25,12 +32,15 @@ import ipaddress
 import json
 import re
 import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from addons.hosts import is_ip_address, normalise
+from addons.importers import Found, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "benchmarks" / "reference"
@@ -65,26 +75,43 @@ OVERLAY_NETWORKS = (".onion", ".i2p", ".ygg", ".loki")
 class Source:
     """Where a reference list comes from, for its header."""
 
-    title: str
     repo: str
-    path: str
-    commit: str
-    committed: str  # the commit's date, YYYY-MM-DD
-    licence: str
+    paths: tuple[str, ...]
+    commit: str  # the last commit that changed those files
+    committed: str  # its date, YYYY-MM-DD
 
 
-def read_head(checkout: Path, path: str) -> tuple[str, str, str]:
-    """The text of `path` at HEAD of the git repository `checkout`, and the commit that last
-    changed it (a mirror's own later commits do not hide the source's) with its date."""
+class Checkout:
+    """HEAD of a git repository, read file by file.
 
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(checkout), *args], capture_output=True, text=True, check=True
-        )
+    It remembers the files read, so the header names the commit that last changed them: a
+    mirror's own later commits do not hide the source's, and checking that commit out remakes
+    the same list.
+    """
+
+    def __init__(self, root: Path, repo: str) -> None:
+        self.root = root
+        self.repo = repo
+        self.paths: list[str] = []
+
+    def _git(self, *args: str) -> str:
+        done = subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, text=True)
+        if done.returncode:
+            error = done.stderr.strip() or f"exit status {done.returncode}"
+            raise ValueError(f"{self.root} (a checkout of {self.repo}): git {args[0]}: {error}")
         return done.stdout
 
-    commit, date = git("log", "-1", "--format=%H %cs", "HEAD", "--", path).split()
-    return git("show", f"HEAD:{path}"), commit, date
+    def text(self, path: str) -> str:
+        """The file `path` at HEAD."""
+        if path not in self.paths:
+            self.paths.append(path)
+        return self._git("show", f"HEAD:{path}")
+
+    def source(self) -> Source:
+        """The repository, the files read so far, and the last commit that changed them."""
+        found = self._git("log", "-1", "--format=%H %cs", "HEAD", "--", *self.paths)
+        commit, date = found.split()
+        return Source(self.repo, tuple(self.paths), commit, date)
 
 
 def _host(raw: str) -> str | None:
@@ -221,6 +248,69 @@ def _hosts_of(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return found
 
 
+# --- social-network, messaging and video lists -----------------------------------------------
+
+
+def listed_names(text: str, fmt: str) -> list[str]:
+    """The host names a list blocks, read as `schoolgate blocklist import --format fmt` reads
+    them (plain, hosts or adblock). Addresses are dropped, and names without a dot (a hosts
+    file's `snapchat-com`): these figures count sites by name."""
+    return [
+        found.domain
+        for found in parse(text.splitlines(), fmt)
+        if isinstance(found, Found) and "." in found.domain and not is_ip_address(found.domain)
+    ]
+
+
+def registry_group_names(group: str, text: str) -> list[str]:
+    """The hosts of every service in `group` of AdGuard HostlistsRegistry's `services.json`.
+
+    Its rules are adblock syntax; `|host^` (that exact host) is read as `||host^`, since only
+    the host is kept either way.
+    """
+    rules = [
+        rule
+        for service in json.loads(text)["blocked_services"]
+        if service["group"] == group
+        for rule in service["rules"]
+    ]
+    exact_host = re.compile(r"^\|(?!\|)", flags=re.MULTILINE)
+    return listed_names(exact_host.sub("||", "\n".join(rules)), "adblock")
+
+
+def v2fly_names(read: Callable[[str], str], name: str) -> list[str]:
+    """The domains of v2fly's list `data/<name>` and of the lists it includes.
+
+    `domain:`, `full:` and bare entries are kept (attributes such as `@ads` are labels, not
+    filters, here); `keyword:` and `regexp:` entries name no host and are left out.
+    """
+    return listed_names("\n".join(_v2fly_entries(read, name)), "plain")
+
+
+def _v2fly_entries(read: Callable[[str], str], name: str) -> list[str]:
+    entries = []
+    for line in read(f"data/{name}").splitlines():
+        entry, _at, attributes = line.partition("#")[0].strip().partition(" @")
+        kind, colon, value = entry.partition(":")
+        if not colon:
+            kind, value = "domain", kind
+        if kind == "include":
+            if attributes:
+                raise ValueError(f"data/{name}: {line!r}: an include filtered by attribute")
+            entries += _v2fly_entries(read, value)
+        elif kind in ("domain", "full") and value:
+            entries.append(value)
+    return entries
+
+
+def stevenblack_social(sinfonietta: Checkout, tiuxo: Checkout) -> list[str]:
+    """StevenBlack/hosts' social extension, made from the two upstreams its
+    `extensions/social/{sinfonietta,tiuxo}/update.json` name: Sinfonietta's `social-hosts` and
+    tiuxo's `social` (StevenBlack/hosts itself is too large a repository to clone for them)."""
+    hosts = sinfonietta.text("social-hosts") + "\n" + tiuxo.text("social")
+    return listed_names(hosts, "hosts")
+
+
 # --- output -----------------------------------------------------------------------------------
 
 
@@ -236,45 +326,68 @@ def _by_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[int,
     return address.version, int(address)
 
 
-def header(source: Source, what: str, counts: str) -> list[str]:
+@dataclass(frozen=True)
+class Body:
+    """A reference list's entries, what they are, and how many."""
+
+    kept: str
+    counts: str
+    lines: list[str]
+
+
+def header(title: str, sources: Iterable[Source], licence: str, body: Body) -> list[str]:
     """The header every reference list starts with."""
+    lines = [f"# source: {title}"]
+    for source in sources:
+        lines += [
+            f"# repo: {source.repo}",
+            f"# path: {', '.join(source.paths)}",
+            f"# commit: {source.commit} ({source.committed})",
+        ]
     return [
-        f"# source: {source.title}",
-        f"# repo: {source.repo}",
-        f"# path: {source.path}",
-        f"# commit: {source.commit} ({source.committed})",
-        f"# licence: {source.licence}",
-        f"# kept: {what}",
-        f"# {counts}",
+        *lines,
+        f"# licence: {licence}",
+        f"# kept: {body.kept}",
+        f"# {body.counts}",
         "# made by benchmarks/references.py on "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d}: lowercase, no port or brackets, IDN as punycode,",
         "# IPv6 compressed; one host a line, names first, then addresses",
     ]
 
 
-def resolver_lines(extract: Callable[[str], list[str]], source: Source, text: str) -> list[str]:
-    """A resolver list's file: the header, the names, then the addresses."""
-    ordered = _sorted_hosts(extract(text))
+def resolvers(hosts: list[str]) -> Body:
+    """A resolver list: the names, then the addresses."""
+    ordered = _sorted_hosts(hosts)
     addresses = sum(map(is_ip_address, ordered))
-    counts = f"names: {len(ordered) - addresses}; addresses: {addresses}"
-    what = "the host name and address of each DNS-over-HTTPS (and DoT) endpoint"
-    return header(source, what, counts) + ordered
+    return Body(
+        "the host name and address of each DNS-over-HTTPS (and DoT) endpoint",
+        f"names: {len(ordered) - addresses}; addresses: {addresses}",
+        ordered,
+    )
 
 
-def frontend_lines(
-    extract: Callable[[str], list[tuple[str, str]]], source: Source, text: str
-) -> list[str]:
-    """A front-end list's file: the header, then each host with its platform (and front-end)
-    as a comment."""
+def frontends(pairs: list[tuple[str, str]]) -> Body:
+    """A front-end list: each host with its platform (and front-end) as a comment."""
     label_of: dict[str, str] = {}
-    for host, label in extract(text):
+    for host, label in pairs:
         label_of.setdefault(host, label)
     hosts = sorted(label_of, key=lambda h: (label_of[h], h))
     width = max(map(len, hosts), default=0) + 2
-    what = "the host of each clearnet instance, with its platform (front-end) as a comment"
-    return header(source, what, f"hosts: {len(hosts)}") + [
-        f"{host:<{width}}# {label_of[host]}" for host in hosts
-    ]
+    return Body(
+        "the host of each clearnet instance, with its platform (front-end) as a comment",
+        f"hosts: {len(hosts)}",
+        [f"{host:<{width}}# {label_of[host]}" for host in hosts],
+    )
+
+
+def names(hosts: list[str]) -> Body:
+    """A social, messaging or video list: its host names."""
+    ordered = _sorted_hosts(hosts)
+    return Body(
+        "the host names the list blocks; its addresses, and names without a dot, dropped",
+        f"names: {len(ordered)}",
+        ordered,
+    )
 
 
 NO_LICENCE = (
@@ -282,92 +395,195 @@ NO_LICENCE = (
     "serve DNS), not the page's text"
 )
 
+# Command-line option -> the repository a checkout of it is of.
+REPOSITORIES = {
+    "curl-wiki": "curl/curl.wiki (the curl project's GitHub wiki)",
+    "dnscrypt": "DNSCrypt/dnscrypt-resolvers",
+    "adguard": "AdguardTeam/KnowledgeBaseDNS",
+    "libredirect": "libredirect/instances",
+    "farside": "benbusby/farside",
+    "ut1": "olbat/ut1-blacklists (a mirror of UT1's lists, Universite Toulouse Capitole)",
+    "blocklistproject": "blocklistproject/Lists",
+    "adguard-registry": "AdguardTeam/HostlistsRegistry",
+    "sinfonietta": "Sinfonietta/hostfiles",
+    "tiuxo": "tiuxo/hosts",
+    "v2fly": "v2fly/domain-list-community",
+}
+
+
+def _file(path: str, extract: Callable[[str], list[Any]]) -> Callable[[Checkout], list[Any]]:
+    """What `extract` finds in the file `path` of a checkout."""
+
+    def read(checkout: Checkout) -> list[Any]:
+        return extract(checkout.text(path))
+
+    return read
+
 
 @dataclass(frozen=True)
 class Upstream:
-    """A public list: the option naming its checkout, its file there, and what it becomes."""
+    """A reference list: the checkouts it is made from, what is read there, and its form."""
 
-    option: str
-    path: str
-    title: str
-    repo: str
-    licence: str
     output: str
-    lines: Callable[[Source, str], list[str]]
+    title: str
+    checkouts: tuple[str, ...]  # their command-line options
+    licence: str
+    extract: Callable[..., list[Any]]  # a Checkout for each -> hosts, or (host, label) pairs
+    body: Callable[[list[Any]], Body]
 
 
 UPSTREAMS = (
     Upstream(
-        "curl-wiki",
-        "DNS-over-HTTPS.md",
-        'curl wiki, page "DNS-over-HTTPS", table "Publicly available servers"',
-        "curl/curl.wiki (the curl project's GitHub wiki)",
-        NO_LICENCE,
         "doh_curl_wiki.txt",
-        functools.partial(resolver_lines, curl_wiki_hosts),
-    ),
-    Upstream(
-        "dnscrypt",
-        "v3/public-resolvers.md",
-        "dnscrypt-proxy's public resolver list: every DoH stamp (sdns:// type 0x02)",
-        "DNSCrypt/dnscrypt-resolvers",
+        'curl wiki, page "DNS-over-HTTPS", table "Publicly available servers"',
+        ("curl-wiki",),
         NO_LICENCE,
-        "doh_dnscrypt.txt",
-        functools.partial(resolver_lines, dnscrypt_hosts),
+        _file("DNS-over-HTTPS.md", curl_wiki_hosts),
+        resolvers,
     ),
     Upstream(
-        "adguard",
-        "docs/general/dns-providers.md",
+        "doh_dnscrypt.txt",
+        "dnscrypt-proxy's public resolver list: every DoH stamp (sdns:// type 0x02)",
+        ("dnscrypt",),
+        NO_LICENCE,
+        _file("v3/public-resolvers.md", dnscrypt_hosts),
+        resolvers,
+    ),
+    Upstream(
+        "doh_adguard.txt",
         'AdGuard DNS knowledge base, "Known DNS Providers": DoH and DoT hosts, and the plain '
         "DNS addresses of the providers offering them",
-        "AdguardTeam/KnowledgeBaseDNS",
+        ("adguard",),
         NO_LICENCE,
-        "doh_adguard.txt",
-        functools.partial(resolver_lines, adguard_hosts),
+        _file("docs/general/dns-providers.md", adguard_hosts),
+        resolvers,
     ),
     Upstream(
-        "libredirect",
-        "data.json",
-        "LibRedirect's instance list, the front-ends of social and video platforms",
-        "libredirect/instances",
-        "GPL-3.0 (the repository's LICENSE); only the instances' host names are kept",
         "frontends_libredirect.txt",
-        functools.partial(frontend_lines, libredirect_frontends),
+        "LibRedirect's instance list, the front-ends of social and video platforms",
+        ("libredirect",),
+        "GPL-3.0 (the repository's LICENSE); only the instances' host names are kept",
+        _file("data.json", libredirect_frontends),
+        frontends,
     ),
     Upstream(
-        "farside",
-        "services-full.json",
-        "Farside's instance list, the front-ends of social and video platforms",
-        "benbusby/farside",
-        "MIT (the repository's LICENSE); only the instances' host names are kept",
         "frontends_farside.txt",
-        functools.partial(frontend_lines, farside_frontends),
+        "Farside's instance list, the front-ends of social and video platforms",
+        ("farside",),
+        "MIT (the repository's LICENSE); only the instances' host names are kept",
+        _file("services-full.json", farside_frontends),
+        frontends,
+    ),
+    *(
+        Upstream(
+            f"ut1_{category}.txt",
+            f"UT1 blacklists (Universite Toulouse Capitole), category '{category}'",
+            ("ut1",),
+            "CC BY-SA 4.0 (the lists, as the mirror's README says)",
+            _file(f"blacklists/{category}/domains", functools.partial(listed_names, fmt="plain")),
+            names,
+        )
+        for category in ("social_networks", "chat")
+    ),
+    *(
+        Upstream(
+            f"blocklistproject_{service}.txt",
+            f"The Block List Project's '{service}' list (a hosts file: exact host names)",
+            ("blocklistproject",),
+            "Unlicense (the repository's LICENSE; the file's header says MIT)",
+            _file(f"{service}.txt", functools.partial(listed_names, fmt="hosts")),
+            names,
+        )
+        for service in ("facebook", "tiktok", "twitter", "whatsapp", "youtube")
+    ),
+    *(
+        Upstream(
+            f"adguard_{group}_group.txt",
+            f"AdGuard HostlistsRegistry's blocked services: every service in the group '{group}'",
+            ("adguard-registry",),
+            "GPL-3.0 (the repository's LICENSE)",
+            _file("assets/services.json", functools.partial(registry_group_names, group)),
+            names,
+        )
+        for group in ("social_network", "messenger")
+    ),
+    Upstream(
+        "stevenblack_social.txt",
+        "StevenBlack/hosts' social extension (hosts files: exact host names), made from the "
+        "two upstreams named by its extensions/social/{sinfonietta,tiuxo}/update.json",
+        ("sinfonietta", "tiuxo"),
+        "MIT (Sinfonietta/hostfiles), CC BY 4.0 (tiuxo/hosts): the repositories' LICENSE files",
+        stevenblack_social,
+        names,
+    ),
+    Upstream(
+        "v2fly_social_media_notcn.txt",
+        "v2fly domain-list-community's category-social-media-!cn, with the lists it includes",
+        ("v2fly",),
+        "MIT (the repository's LICENSE)",
+        lambda checkout: v2fly_names(checkout.text, "category-social-media-!cn"),
+        names,
     ),
 )
 
 
+def write(upstream: Upstream, checkouts: list[Checkout], output: Path) -> str:
+    """Make one reference list from its checkouts; say what was written."""
+    body = upstream.body(upstream.extract(*checkouts))
+    sources = [checkout.source() for checkout in checkouts]
+    lines = header(upstream.title, sources, upstream.licence, body) + body.lines
+    path = output / upstream.output
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return f"{path}: {body.counts}"
+
+
+def _copy(text: str) -> tuple[str, str]:
+    option, equals, repo = text.partition("=")
+    if not equals or option not in REPOSITORIES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected CHECKOUT=OWNER/NAME, CHECKOUT one of {', '.join(REPOSITORIES)}"
+        )
+    return option, repo
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Read the five checkouts and write the reference lists."""
+    """Read the checkouts given and write every reference list they make."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    for upstream in UPSTREAMS:
-        parser.add_argument(f"--{upstream.option}", type=Path, required=True, metavar="DIR")
+    for option, repo in REPOSITORIES.items():
+        parser.add_argument(f"--{option}", type=Path, metavar="DIR", help=f"a checkout of {repo}")
     parser.add_argument(
-        "--curl-wiki-copy",
-        metavar="OWNER/NAME",
-        help="the GitHub repository the wiki was read from, if a copy of it (for the header)",
+        "--copy",
+        type=_copy,
+        action="append",
+        default=[],
+        metavar="CHECKOUT=OWNER/NAME",
+        help="the checkout is of a copy of the source, OWNER/NAME on GitHub (for the header)",
     )
-    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=OUTPUT,
+        metavar="DIR",
+        help="the folder to write the lists to, outside git (default: benchmarks/reference/)",
+    )
     args = parser.parse_args(argv)
+    given = {o: d for o in REPOSITORIES if (d := getattr(args, o.replace("-", "_"))) is not None}
+    if not given:
+        parser.error("give at least one checkout (--curl-wiki DIR, --ut1 DIR, ...)")
+    copies = dict(args.copy)
     args.output.mkdir(parents=True, exist_ok=True)
     for upstream in UPSTREAMS:
-        checkout = getattr(args, upstream.option.replace("-", "_"))
-        text, commit, date = read_head(checkout, upstream.path)
-        repo = upstream.repo
-        if upstream.option == "curl-wiki" and args.curl_wiki_copy:
-            repo += f", read from {args.curl_wiki_copy}, a copy with its history"
-        source = Source(upstream.title, repo, upstream.path, commit, date, upstream.licence)
-        lines = upstream.lines(source, text)
-        (args.output / upstream.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if all(option in given for option in upstream.checkouts):
+            checkouts = [Checkout(given[o], _repo(o, copies.get(o))) for o in upstream.checkouts]
+            try:
+                print(write(upstream, checkouts, args.output))
+            except ValueError as e:
+                sys.exit(f"references.py: {upstream.output}: {e}")
+
+
+def _repo(option: str, copy: str | None) -> str:
+    repo = REPOSITORIES[option]
+    return f"{repo}, read from {copy}, a copy with its history" if copy else repo
 
 
 if __name__ == "__main__":
