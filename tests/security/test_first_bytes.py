@@ -19,8 +19,17 @@ import pytest
 
 from addons.selftest import BLOCKED_HEADER
 from tests.clienthello import TlsClient, client_hello
-from tests.deploy.netns import CLIENT_IP, ORIGIN_IP, WAN_IP, inside, school_network
-from tests.deploy.test_transparent import RULES, _firewall, _ok
+from tests.deploy.netns import (
+    CLIENT_IP,
+    CONFIG,
+    LAN_INTERFACE,
+    ORIGIN_IP,
+    WAN_IP,
+    apply_rules,
+    inside,
+    run_ok,
+    school_network,
+)
 from tests.e2e.realparts import (
     BLOCKLIST,
     Gateway,
@@ -103,7 +112,7 @@ def test_raw_tcp_is_refused_and_logged_once_unless_the_school_lists_it(
         wait_until(lambda: line in refusing.log(), 10, "the refusal in the log")
         assert refusing.log().count(line) == 1 and refusing.incidents() == []
 
-        listed = gateway_factory("listed", extra=f'proxy:\n  raw_tcp: ["{far.address}:22"]\n')
+        listed = gateway_factory("listed", proxy=f'raw_tcp: ["{far.address}:22"]')
         with tunnel(listed.port, far.address, 22) as sock:
             sock.sendall(ssh)
             wait_until(lambda: server.received == ssh, 10, "the listed bytes at the far host")
@@ -114,7 +123,7 @@ LISTED_IP = "10.202.0.9"  # a second address of the far server, listed in the bl
 
 def test_the_same_dodges_in_transparent_mode(tmp_path: Path, far_tls: ssl.SSLContext) -> None:
     with school_network() as network, contextlib.ExitStack() as stack:
-        _ok(network.origin, ["ip", "addr", "add", f"{LISTED_IP}/24", "dev", "eth0"])
+        run_ok(network.origin, ["ip", "addr", "add", f"{LISTED_IP}/24", "dev", "eth0"])
         web = stack.enter_context(recorder(FarHost(network.origin, ORIGIN_IP, WAN_IP), 80))
         tls = stack.enter_context(
             recorder(FarHost(network.origin, ORIGIN_IP, WAN_IP), 443, "tls", far_tls)
@@ -123,8 +132,9 @@ def test_the_same_dodges_in_transparent_mode(tmp_path: Path, far_tls: ssl.SSLCon
             recorder(FarHost(network.origin, LISTED_IP, WAN_IP), 443, None)
         )
         port = free_port()
-        _ok(network.gateway, ["sysctl", "-p", str(RULES / "sysctl.conf")])
-        _ok(network.gateway, *_firewall("nftables", port))
+        run_ok(network.gateway, ["sysctl", "-p", str(CONFIG / "transparent" / "sysctl.conf")])
+        settings = {"LAN": f'"{LAN_INTERFACE}"', "PROXY_PORT": str(port)}
+        apply_rules(network.gateway, "transparent", "nftables", settings)
         config = write_config(
             tmp_path,
             extra=f"allowed_clients: [{CLIENT_IP}/32]",

@@ -27,8 +27,7 @@ LESSON = f"GET /lesson HTTP/1.1\r\nHost: {ALLOWED}\r\n\r\n".encode()
 @pytest.fixture
 def timed(gateway_factory: Callable[..., Gateway]) -> Gateway:
     """A gateway with short deadlines."""
-    timeouts = f"proxy:\n  head_timeout: {HEAD_TIMEOUT}\n  idle_timeout: {IDLE_TIMEOUT}\n"
-    return gateway_factory(extra=timeouts)
+    return gateway_factory(proxy=f"head_timeout: {HEAD_TIMEOUT}, idle_timeout: {IDLE_TIMEOUT}")
 
 
 def test_a_connection_without_a_complete_request_head_is_closed(
