@@ -91,7 +91,7 @@ def test_a_malformed_host_header_in_transparent_mode_gets_400_and_no_incident(ad
     gate, _, root = addon
     for header in ("www.facebook.com:abc", "www.facebook.com:0", "www.face book.com"):
         flow = _flow("157.240.221.35", header)
-        gate.request(flow)
+        gate.requestheaders(flow)
         assert flow.response is not None and flow.response.status_code == 400
         assert b"facebook" not in flow.response.content
     gate.done()
@@ -101,7 +101,7 @@ def test_a_malformed_host_header_in_transparent_mode_gets_400_and_no_incident(ad
 def test_an_ip_target_goes_to_the_address_the_policy_decided_on(addon):
     gate, _, _ = addon
     flow = _flow("0xcb007105", "0xcb007105")  # 203.0.113.5
-    gate.request(flow)
+    gate.requestheaders(flow)
     assert flow.response is None and flow.request.host == "203.0.113.5"
     assert flow.request.headers["host"] == "0xcb007105"  # the header goes on as sent
 
