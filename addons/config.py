@@ -39,6 +39,15 @@ MODES = ("regular", "transparent")
 LOG_URLS = ("host", "url")
 
 type Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+type PortRange = tuple[int, int]  # first and last port, inclusive
+
+# squid's defaults: `acl SSL_ports port 443` and `acl Safe_ports port ...`, in squid's order.
+CONNECT_PORTS: tuple[PortRange, ...] = ((443, 443),)
+HTTP_PORTS: tuple[PortRange, ...] = (
+    *((port, port) for port in (80, 21, 443, 70, 210)),
+    (1025, 65535),
+    *((port, port) for port in (280, 488, 591, 777)),
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,10 @@ class ProxyConfig:
     # `proxy.direct`: what the PAC file sends around the proxy (the school's own hosts).
     direct_networks: tuple[ipaddress.IPv4Network, ...] = ()
     direct_hosts: tuple[tuple[str, Scope], ...] = ()
+    # Where the gateway may connect for its clients (addons/destinations.py).
+    connect_ports: tuple[PortRange, ...] = CONNECT_PORTS  # a CONNECT tunnel, transparent TLS
+    http_ports: tuple[PortRange, ...] = HTTP_PORTS  # a plain HTTP request
+    allow_destinations: tuple[Network, ...] = ()  # its own or link-local, reachable all the same
 
 
 @dataclass(frozen=True)
@@ -414,8 +427,52 @@ def _direct(node: _Node) -> ipaddress.IPv4Network | tuple[str, Scope]:
     return network
 
 
+def _port_range(node: _Node) -> PortRange:
+    """A port (`443`) or an inclusive range of ports (`1025-65535`)."""
+    if isinstance(node.value, int) and not isinstance(node.value, bool):
+        port = node.integer(1, 65535)
+        return port, port
+    low, dash, high = str(node.value).partition("-")
+    if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+        raise node.error(f"{node.value!r} is not a port or a range of ports (like 1025-65535)")
+    first = int(low)
+    last = int(high) if dash else first
+    if not 1 <= first <= last <= 65535:
+        raise node.error(f"{node.value!r} is not within 1..65535, lowest port first")
+    return first, last
+
+
+def _ports(node: _Node) -> tuple[PortRange, ...]:
+    ports = tuple(_port_range(n) for n in node.items())
+    if not ports:
+        raise node.error("list at least one port (an empty list would refuse every connection)")
+    return ports
+
+
+def _destination(node: _Node) -> Network:
+    """An `allow_destinations` entry; the gateway compares IPv4-mapped addresses as IPv4."""
+    network = _network(node)
+    mapped = getattr(network.network_address, "ipv4_mapped", None)
+    if mapped is not None:
+        raise node.error(
+            f"write {node.value!r} as IPv4 ({mapped}/{max(network.prefixlen - 96, 0)}): "
+            "the gateway compares IPv4-mapped addresses as IPv4"
+        )
+    return network
+
+
 def _proxy(node: _Node) -> ProxyConfig:
-    node.mapping(("listen_host", "listen_port", "mode", "direct"))
+    node.mapping(
+        (
+            "listen_host",
+            "listen_port",
+            "mode",
+            "direct",
+            "connect_ports",
+            "http_ports",
+            "allow_destinations",
+        )
+    )
     direct = [_direct(n) for n in _optional(node, "direct", _Node.items, [])]
     return ProxyConfig(
         listen_host=_optional(node, "listen_host", _Node.text, "127.0.0.1"),
@@ -423,6 +480,11 @@ def _proxy(node: _Node) -> ProxyConfig:
         mode=_optional(node, "mode", lambda n: n.choice(MODES), "regular"),
         direct_networks=tuple(d for d in direct if isinstance(d, ipaddress.IPv4Network)),
         direct_hosts=tuple(d for d in direct if isinstance(d, tuple)),
+        connect_ports=_optional(node, "connect_ports", _ports, CONNECT_PORTS),
+        http_ports=_optional(node, "http_ports", _ports, HTTP_PORTS),
+        allow_destinations=tuple(
+            _destination(n) for n in _optional(node, "allow_destinations", _Node.items, [])
+        ),
     )
 
 
