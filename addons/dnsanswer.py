@@ -24,16 +24,19 @@ def is_doh_canary(name: str) -> bool:
 
 
 class RepeatFilter:
-    """Remembers which (client, host) pairs were recorded in the last `window` seconds."""
+    """Remembers which events (a client and a host, say) were recorded in the last `window` s.
+
+    The DNS layer records a blocked name once per client a minute; the proxy logs a refused
+    destination once per client, destination and reason a minute.
+    """
 
     def __init__(self, window: float = 60.0, limit: int = 65536) -> None:
         self.window = window
         self.limit = limit
-        self._last: dict[tuple[str, str], float] = {}
+        self._last: dict[tuple[str, ...], float] = {}
 
-    def first(self, client_ip: str, host: str, now: float) -> bool:
-        """True when this client has not been recorded for this host within the window."""
-        key = (client_ip, host)
+    def first(self, key: tuple[str, ...], now: float) -> bool:
+        """True when this event has not been recorded within the window."""
         last = self._last.get(key)
         if last is not None and now - last < self.window:
             return False

@@ -11,8 +11,12 @@ Thin by design: it asks `Policy` for a decision and hands incidents to `Incident
 - DNS (`--mode dns@53`): NXDOMAIN for blocked names, recorded with method `DNS`.
 - Only clients in the school's networks are answered; the proxy itself serves `/proxy.pac`
   and, to loopback clients, `/schoolgate/status`.
+- Only web ports, and never the gateway itself or link-local space (`addons/destinations.py`):
+  refused with 403 on the CONNECT target or the request, and again where the name resolves to
+  when the server connection is about to open.
 """
 
+import asyncio
 import datetime as dt
 import gc
 import ipaddress
@@ -32,6 +36,7 @@ from addons.access import ClientAccess, is_loopback
 from addons.blockpage import render_block_page
 from addons.changes import record_change
 from addons.config import default_config_path, load_config
+from addons.destinations import CONNECT, HTTP, CheckedNames, Destinations
 from addons.dnsanswer import RepeatFilter, is_doh_canary
 from addons.errors import ConfigError
 from addons.incidents import SchemaTooNew, incident_row, make_engine, prepare_incident_log
@@ -58,6 +63,7 @@ class _ClientState:
 
     user: str | None = None
     refused: bool = False  # its server connection must never be opened
+    tunnel: bool = False  # a CONNECT or TLS: its server's port must be one of connect_ports
     pending: _Attempt | None = None  # intercepted; recorded on its first request or at close
 
 
@@ -68,11 +74,14 @@ class SchoolGate:
         self.watcher: PolicyWatcher | None = None
         self.retention: RetentionTimer | None = None
         self.access: ClientAccess | None = None
+        self.destinations: Destinations | None = None
         self.started_at = dt.datetime.now(dt.UTC)
         self.loaded: status.PolicyEvent | None = None  # the policy in force
         self.last_event: status.PolicyEvent | None = None  # the last load, good or refused
         self._dns_recorded = RepeatFilter()
+        self._refusals_logged = RepeatFilter()
         self._clients: dict[str, _ClientState] = {}
+        self._checked_names = CheckedNames()  # what server names resolved to when checked
 
     # --- options ---------------------------------------------------------------------------
 
@@ -147,6 +156,7 @@ class SchoolGate:
             writer.start()
         self.policy = policy  # one assignment: a decision sees the old policy or the new
         self.access = access
+        self.destinations = Destinations(policy.config.proxy)
         self.loaded = self.last_event = status.PolicyEvent(
             dt.datetime.now(dt.UTC), how, "loaded", version
         )
@@ -197,6 +207,8 @@ class SchoolGate:
         # our own access control replaces mitmproxy's blanket refusal of public addresses
         # (some schools' networks are public ranges).
         ctx.options.update(connection_strategy="lazy", block_global=False)
+        # A server's name is resolved once, by the destination check; the connection uses that.
+        self._checked_names.install(asyncio.get_running_loop())
         gc.freeze()  # long-lived policy objects out of the collector's way: lower p99
         if self.policy is not None and self.policy.config.log_urls == "host":
             # mitmdump would print every request's full URL, allowed ones too, to the log.
@@ -237,6 +249,9 @@ class SchoolGate:
         user = _proxy_user(flow) or (state.user if state else None)
         hosts = (flow.request.pretty_host, flow.request.host, client.sni)
         decision = self._decide(hosts, client, user)
+        kind = CONNECT if state and state.tunnel else HTTP
+        if decision.action != "block" and self._refuse_destination(flow, kind):
+            return  # nowhere to go: not a visit to record
         if decision.action == "allow":
             return
         if state is not None:
@@ -260,10 +275,14 @@ class SchoolGate:
         if self.policy is None:
             return
         client = flow.client_conn
+        state = self._state(client)
+        state.tunnel = True
         user = _proxy_user(flow)
         if user:
-            self._state(client).user = user
+            state.user = user
         decision = self._decide((flow.request.host,), client, user)
+        if decision.action != "block" and self._refuse_destination(flow, CONNECT):
+            return  # nowhere to go: not a visit to record
         if decision.action == "allow":
             return
         if decision.action == "block" and self.policy.config.https_block == "intercept":
@@ -280,27 +299,46 @@ class SchoolGate:
         if self.policy is None:
             return
         client = data.context.client
-        state = self._clients.get(client.id)
-        if state is not None and state.pending is not None:
+        state = self._state(client)
+        state.tunnel = True  # TLS in transparent mode: its server is checked as a CONNECT's
+        if state.pending is not None:
             return  # a blocked CONNECT we intercept: terminate TLS, serve the block page
         server = data.context.server.address
         hosts = (data.client_hello.sni, server[0] if server else None)
-        user = state.user if state else None
-        decision = self._decide(hosts, client, user)
+        decision = self._decide(hosts, client, state.user)
         if decision.action == "block" and self.policy.config.https_block == "intercept":
-            self._state(client).pending = _Attempt(decision, "TLS")
+            state.pending = _Attempt(decision, "TLS")
             return
         data.ignore_connection = True  # allowed (or refused below): never decrypted
         if decision.action == "allow" or _same_host(decision, data.context.server):
             return  # allowed, or the CONNECT already recorded this monitored host
-        self._record(decision, client, user, "TLS", None, None, dt.datetime.now(dt.UTC))
+        self._record(decision, client, state.user, "TLS", None, None, dt.datetime.now(dt.UTC))
         if decision.action == "block":
-            self._state(client).refused = True
+            state.refused = True
 
-    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+    async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         state = self._clients.get(data.client.id)
+        server = data.server
         if state is not None and (state.refused or state.pending is not None):
-            data.server.error = "blocked by schoolgate policy"  # closes the client connection
+            server.error = "blocked by schoolgate policy"  # closes the client connection
+            return
+        rules = self.destinations
+        if rules is None or server.address is None or _server_set_by_operator(data.client):
+            return
+        host, port = server.address[:2]
+        kind = CONNECT if state and state.tunnel else HTTP
+        try:
+            resolve = self._checked_names.resolve
+            reason, address, resolved = await rules.connection(kind, host, port, resolve)
+        except OSError as e:  # the name does not resolve: as mitmproxy's own look-up would fail
+            server.error = str(e)
+            return
+        if reason is not None:
+            where = f"{host}:{port}" if address == host else f"{host}:{port} ({address})"
+            self._log_refusal(data.client, where, reason)
+            server.error = f"the gateway will not connect there: {reason}"
+        elif resolved is not None:
+            self._checked_names.pin(host, port, resolved)  # connect with these, not a new look-up
 
     def tls_failed_client(self, data: tls.TlsData) -> None:
         self._record_pending(data.context.client)
@@ -326,7 +364,7 @@ class SchoolGate:
         if decision.action != "block":
             return  # resolved upstream by mitmproxy
         flow.response = flow.request.fail(dns.response_codes.NXDOMAIN)
-        if self._dns_recorded.first(client.peername[0], decision.host, time.monotonic()):
+        if self._dns_recorded.first((client.peername[0], decision.host), time.monotonic()):
             self._record(decision, client, None, "DNS", None, None, dt.datetime.now(dt.UTC))
 
     # --- the proxy's own pages ---------------------------------------------------------------
@@ -357,6 +395,31 @@ class SchoolGate:
 
     def _state(self, client: connection.Client) -> _ClientState:
         return self._clients.setdefault(client.id, _ClientState())
+
+    def _refuse_destination(self, flow: http.HTTPFlow, kind: str) -> bool:
+        """Answer 403, saying why, when the port or the address of the target is refused."""
+        assert self.destinations is not None
+        request = flow.request
+        reason = self.destinations.refusal(kind, request.host, request.port)
+        if reason is None:
+            return False
+        self._log_refusal(flow.client_conn, f"{request.host}:{request.port}", reason)
+        flow.response = http.Response.make(
+            403,
+            f"schoolgate: refused: {reason}\n",
+            {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"},
+        )
+        return True
+
+    def _log_refusal(self, client: connection.Client, destination: str, reason: str) -> None:
+        """One line per client, destination and reason a minute: browsers and apps retry.
+
+        Not an incident: the incident log is the record of the social-media policy, and a web
+        page can make a browser ask for an odd port without anyone having tried anything.
+        """
+        ip = client.peername[0] if client.peername else ""
+        if self._refusals_logged.first((ip, destination, reason), time.monotonic()):
+            logger.warning("schoolgate: refused %s -> %s: %s", ip, destination, reason)
 
     def _decide(
         self, hosts: Iterable[str | None], client: connection.Client, user: str | None
@@ -462,6 +525,15 @@ def _listen_hosts() -> list[str]:
     """Every address the proxy listens on, by mitmproxy's options ('' is every address)."""
     default = ctx.options.listen_host
     return [mode_specs.ProxyMode.parse(mode).listen_host(default) for mode in ctx.options.mode]
+
+
+def _server_set_by_operator(client: connection.Client) -> bool:
+    """Whether the mode, not the client, names the server (`--dns-upstream`, the resolver's).
+
+    The school chose that server, on whatever address and port it runs; everywhere else the
+    client names it, and the destination rules apply.
+    """
+    return isinstance(client.proxy_mode, mode_specs.ReverseMode | mode_specs.DnsMode)
 
 
 def _proxy_user(flow: http.HTTPFlow) -> str | None:

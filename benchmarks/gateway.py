@@ -124,7 +124,8 @@ def traffic(rng: random.Random, listed: int, count: int) -> list[str]:
 
 def write_config(folder: Path, synthetic: Path, keep_shipped_lists: bool) -> Path:
     """The shipped policy (groups, school day, rules, allowlist) with `synthetic` added to its
-    CATEGORY, the shipped category lists kept or emptied, and incidents in a SQLite file here."""
+    CATEGORY, the shipped category lists kept or emptied, incidents in a SQLite file here, and
+    the loopback origin allowed."""
     shipped = ROOT / "config" / "policy.yaml"
     config = yaml.safe_load(shipped.read_text(encoding="utf-8"))
     empty = folder / "empty.txt"
@@ -140,6 +141,8 @@ def write_config(folder: Path, synthetic: Path, keep_shipped_lists: bool) -> Pat
     config["categories"][CATEGORY].append(str(synthetic))
     config["allowlist"] = resolved(config.get("allowlist", []))
     config["database"] = f"sqlite:///{folder / 'incidents.db'}"
+    # The benchmark's origin is on loopback, where the gateway goes only when told to.
+    config["proxy"] = {**config.get("proxy", {}), "allow_destinations": ["127.0.0.1/32"]}
     path = folder / "policy.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path

@@ -12,11 +12,10 @@ from pathlib import Path
 from tests.e2e.realparts import BIN, Gateway, curl, write_config
 
 EVALUATE = Path(__file__).with_name("pac_eval.js")
-DIRECT = """\
-proxy:
-  direct: [school.example.sch.uk, "=intranet.example.org", "*.lan.example.org", 10.0.0.0/8,
-           192.168.5.7]
-"""
+DIRECT = (
+    'direct: [school.example.sch.uk, "=intranet.example.org", "*.lan.example.org", 10.0.0.0/8, '
+    "192.168.5.7]"
+)
 
 
 def _answers(pac: Path, *urls: str) -> dict[str, str]:
@@ -28,7 +27,7 @@ def _answers(pac: Path, *urls: str) -> dict[str, str]:
 
 
 def test_schoolgate_pac_keeps_the_school_direct_and_sends_the_web_through(tmp_path: Path):
-    config = write_config(tmp_path, extra=DIRECT)
+    config = write_config(tmp_path, proxy=DIRECT)
     pac = tmp_path / "proxy.pac"
     command = [str(BIN / "schoolgate"), "pac", "--config", str(config)]
     written = subprocess.run(
@@ -57,7 +56,7 @@ def test_schoolgate_pac_keeps_the_school_direct_and_sends_the_web_through(tmp_pa
 
 
 def test_pac_needs_the_address_devices_reach_when_listening_everywhere(tmp_path: Path):
-    config = write_config(tmp_path, extra="proxy: {listen_host: 0.0.0.0}")
+    config = write_config(tmp_path, proxy="listen_host: 0.0.0.0")
     result = subprocess.run(
         [str(BIN / "schoolgate"), "pac", "--config", str(config)], capture_output=True, text=True
     )

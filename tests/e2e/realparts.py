@@ -38,6 +38,10 @@ fbcdn.net
 """
 
 
+# The origins of these tests listen on loopback, on free ports: the gateway may reach them there.
+LOOPBACK_ORIGINS = 'allow_destinations: [127.0.0.1/32, "::1/128"], connect_ports: [443, 1025-65535]'
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -181,6 +185,7 @@ def write_config(root: Path, **overrides: str) -> Path:
         "action": "block",
         "site": "test",
         "extra": "",  # more top-level YAML, such as allowed_clients
+        "proxy": LOOPBACK_ORIGINS,  # the keys under `proxy:`, as a flow mapping's inside
         "database": "sqlite:///../data/schoolgate.db",
         **overrides,
     }
@@ -216,6 +221,7 @@ rules:
 https_block: {settings["https_block"]}
 database: {settings["database"]}
 retention_days: 365
+proxy: {{{settings["proxy"]}}}
 {settings["extra"]}
 """
     )
