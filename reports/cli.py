@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from addons.access import ClientAccess
 from addons.config import MODES, Config, load_config
+from addons.destinations import CONNECT, HTTP, Destinations
 from addons.errors import ConfigError
 from addons.policy import Decision, Policy
 from reports import blocklist_cmd, db_cmd, ops_cmd, report_cmd
@@ -60,11 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = command(
         commands,
         "check",
-        "say whether the policy blocks a host or URL, and why",
-        "schoolgate check www.facebook.com https://x.com/home --client 10.20.1.5 --json",
+        "say whether the policy blocks a host or URL, and why; and whether the gateway "
+        "refuses its port or address (HOST:PORT)",
+        "schoolgate check www.facebook.com https://x.com/home 10.0.0.1:22 --client 10.20.1.5",
     )
     check.add_argument(
-        "targets", nargs="+", metavar="HOST_OR_URL", help="hosts or URLs; - reads stdin"
+        "targets", nargs="+", metavar="HOST_OR_URL", help="hosts[:port] or URLs; - reads stdin"
     )
     check.add_argument(
         "--at", help="decide as at this ISO 8601 time (default: now, school timezone)"
@@ -138,13 +140,17 @@ def dns_mode(port: int, upstream: str | None) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     policy = Policy(load_config(args.config))
+    destinations = Destinations(policy.config.proxy)
     at = _moment(args.at, policy) if args.at else dt.datetime.now(dt.UTC)
     for target in _targets(args.targets):
         decision = policy.decide(_host_of(target), args.client, args.user, at.timestamp())
+        destination = _destination_of(target)
+        refused = destinations.refusal(*destination) if destination else None
         if args.json:
-            print(json.dumps(explain(decision, at)))
+            print(json.dumps({**explain(decision, at), "destination_refused": refused}))
         else:
-            print(f"{decision.host}: {decision.action} ({decision.reason()})")
+            why = f"; the gateway will not connect there: {refused}" if refused else ""
+            print(f"{decision.host}: {decision.action} ({decision.reason()}){why}")
     return 0
 
 
@@ -184,6 +190,19 @@ def _targets(targets: list[str]) -> Iterator[str]:
             yield from (line.strip() for line in sys.stdin if line.strip())
         else:
             yield target
+
+
+def _destination_of(target: str) -> tuple[str, str, int] | None:
+    """How the proxy would be asked to reach a target: an http URL as a plain request, anything
+    else (`host[:port]`, https) as a CONNECT; None when the port is not a number."""
+    parts = urlsplit(target if "://" in target else f"//{target}")
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme == "http":
+        return HTTP, parts.hostname or "", port or 80
+    return CONNECT, parts.hostname or "", port or 443
 
 
 def _host_of(target: str) -> str:
