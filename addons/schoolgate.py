@@ -249,8 +249,7 @@ class SchoolGate:
         user = _proxy_user(flow) or (state.user if state else None)
         hosts = (flow.request.pretty_host, flow.request.host, client.sni)
         decision = self._decide(hosts, client, user)
-        kind = CONNECT if state and state.tunnel else HTTP
-        if decision.action != "block" and self._refuse_destination(flow, kind):
+        if decision.action != "block" and self._refuse_destination(flow, _kind(state)):
             return  # nowhere to go: not a visit to record
         if decision.action == "allow":
             return
@@ -326,10 +325,9 @@ class SchoolGate:
         if rules is None or server.address is None or _server_set_by_operator(data.client):
             return
         host, port = server.address[:2]
-        kind = CONNECT if state and state.tunnel else HTTP
+        resolve = self._checked_names.resolve
         try:
-            resolve = self._checked_names.resolve
-            reason, address, resolved = await rules.connection(kind, host, port, resolve)
+            reason, address, resolved = await rules.connection(_kind(state), host, port, resolve)
         except OSError as e:  # the name does not resolve: as mitmproxy's own look-up would fail
             server.error = str(e)
             return
@@ -525,6 +523,11 @@ def _listen_hosts() -> list[str]:
     """Every address the proxy listens on, by mitmproxy's options ('' is every address)."""
     default = ctx.options.listen_host
     return [mode_specs.ProxyMode.parse(mode).listen_host(default) for mode in ctx.options.mode]
+
+
+def _kind(state: _ClientState | None) -> str:
+    """Which ports a client connection's server may have: a tunnel's, or plain HTTP's."""
+    return CONNECT if state is not None and state.tunnel else HTTP
 
 
 def _server_set_by_operator(client: connection.Client) -> bool:
