@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from addons.errors import ConfigError
-from addons.hosts import normalise
+from addons.hosts import parse_authority
 from addons.lists import Scope, parse_entry
 from addons.matching import ALLOW
 
@@ -41,6 +40,15 @@ MODES = ("regular", "transparent")
 LOG_URLS = ("host", "url")
 
 type Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+type PortRange = tuple[int, int]  # first and last port, inclusive
+
+# squid's defaults: `acl SSL_ports port 443` and `acl Safe_ports port ...`, in squid's order.
+CONNECT_PORTS: tuple[PortRange, ...] = ((443, 443),)
+HTTP_PORTS: tuple[PortRange, ...] = (
+    *((port, port) for port in (80, 21, 443, 70, 210)),
+    (1025, 65535),
+    *((port, port) for port in (280, 488, 591, 777)),
+)
 
 
 @dataclass(frozen=True)
@@ -94,10 +102,12 @@ class ProxyConfig:
     # `proxy.direct`: what the PAC file sends around the proxy (the school's own hosts).
     direct_networks: tuple[ipaddress.IPv4Network, ...] = ()
     direct_hosts: tuple[tuple[str, Scope], ...] = ()
+    # Where the gateway may connect for its clients (addons/destinations.py).
+    connect_ports: tuple[PortRange, ...] = CONNECT_PORTS  # a CONNECT tunnel, transparent TLS
+    http_ports: tuple[PortRange, ...] = HTTP_PORTS  # a plain HTTP request
+    allow_destinations: tuple[Network, ...] = ()  # its own or link-local, reachable all the same
     # Groups whose HTTPS to a bare IP address without SNI is let through (default: none).
     allow_tls_without_sni: frozenset[str] = frozenset()
-    # Addresses the gateway may reach although they are its own (a test origin on loopback).
-    allow_destinations: tuple[Network, ...] = ()
     # `proxy.raw_tcp`: (host, port) the gateway relays bytes to that are neither TLS nor HTTP.
     raw_tcp: frozenset[tuple[str, int]] = frozenset()
     head_timeout: int = 60  # seconds to a connection's first complete request head or ClientHello
@@ -433,42 +443,52 @@ def _group_name(node: _Node, groups: tuple[str, ...]) -> str:
     return str(node.value)
 
 
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
-
-
-def is_host(text: str) -> bool:
-    """Whether `text` is an IP address or a DNS host name (RFC 1123: letters, digits and
-    hyphens, labels of 1 to 63, a last label that is not all digits, 253 at most; a final dot
-    allowed)."""
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        pass
-    labels = text.removesuffix(".").split(".")
-    return (
-        len(text) <= 253
-        and all(_LABEL.match(label) for label in labels)
-        and not labels[-1].isdigit()
-    )
-
-
 def _host_port(node: _Node) -> tuple[str, int]:
-    """One `proxy.raw_tcp` entry: `host:port`, or `[IPv6 address]:port`."""
+    """One `proxy.raw_tcp` entry: `host:port`, or `[IPv6 address]:port`, host made canonical."""
     text = node.text().strip()
-    host, colon, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        valid = ":" in host and is_host(host)  # only an IPv6 address goes in brackets
-    else:
-        valid = ":" not in host and is_host(host)
-    if not colon or not valid:
+    try:
+        host, port = parse_authority(text)
+    except ValueError as e:
+        raise node.error(f"{text!r} is not host:port: {e}") from None
+    if port is None:
         raise node.error(
             f"{text!r} is not host:port (like 10.0.0.5:22, git.example.org:22 or [2001:db8::5]:22)"
         )
-    if not port.isdecimal() or not 1 <= int(port) <= 65535:
-        raise node.error(f"{text!r}: the port must be a number from 1 to 65535")
-    return normalise(host), int(port)
+    return host, port
+
+
+def _port_range(node: _Node) -> PortRange:
+    """A port (`443`) or an inclusive range of ports (`1025-65535`)."""
+    if isinstance(node.value, int) and not isinstance(node.value, bool):
+        port = node.integer(1, 65535)
+        return port, port
+    low, dash, high = str(node.value).partition("-")
+    if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+        raise node.error(f"{node.value!r} is not a port or a range of ports (like 1025-65535)")
+    first = int(low)
+    last = int(high) if dash else first
+    if not 1 <= first <= last <= 65535:
+        raise node.error(f"{node.value!r} is not within 1..65535, lowest port first")
+    return first, last
+
+
+def _ports(node: _Node) -> tuple[PortRange, ...]:
+    ports = tuple(_port_range(n) for n in node.items())
+    if not ports:
+        raise node.error("list at least one port (an empty list would refuse every connection)")
+    return ports
+
+
+def _destination(node: _Node) -> Network:
+    """An `allow_destinations` entry; the gateway compares IPv4-mapped addresses as IPv4."""
+    network = _network(node)
+    mapped = getattr(network.network_address, "ipv4_mapped", None)
+    if mapped is not None:
+        raise node.error(
+            f"write {node.value!r} as IPv4 ({mapped}/{max(network.prefixlen - 96, 0)}): "
+            "the gateway compares IPv4-mapped addresses as IPv4"
+        )
+    return network
 
 
 def _proxy(node: _Node, groups: tuple[str, ...]) -> ProxyConfig:
@@ -478,8 +498,10 @@ def _proxy(node: _Node, groups: tuple[str, ...]) -> ProxyConfig:
             "listen_port",
             "mode",
             "direct",
-            "allow_tls_without_sni",
+            "connect_ports",
+            "http_ports",
             "allow_destinations",
+            "allow_tls_without_sni",
             "raw_tcp",
             "head_timeout",
             "idle_timeout",
@@ -493,10 +515,12 @@ def _proxy(node: _Node, groups: tuple[str, ...]) -> ProxyConfig:
         mode=_optional(node, "mode", lambda n: n.choice(MODES), "regular"),
         direct_networks=tuple(d for d in direct if isinstance(d, ipaddress.IPv4Network)),
         direct_hosts=tuple(d for d in direct if isinstance(d, tuple)),
-        allow_tls_without_sni=frozenset(_group_name(g, groups) for g in sni_groups),
+        connect_ports=_optional(node, "connect_ports", _ports, CONNECT_PORTS),
+        http_ports=_optional(node, "http_ports", _ports, HTTP_PORTS),
         allow_destinations=tuple(
-            _network(n) for n in _optional(node, "allow_destinations", _Node.items, [])
+            _destination(n) for n in _optional(node, "allow_destinations", _Node.items, [])
         ),
+        allow_tls_without_sni=frozenset(_group_name(g, groups) for g in sni_groups),
         raw_tcp=frozenset(_host_port(n) for n in _optional(node, "raw_tcp", _Node.items, [])),
         head_timeout=_optional(node, "head_timeout", lambda n: n.integer(1, 600), 60),
         idle_timeout=_optional(node, "idle_timeout", lambda n: n.integer(1, 3600), 120),

@@ -35,21 +35,22 @@ def is_ddr_query(name: str) -> bool:
 
 
 class RepeatFilter:
-    """Remembers which (client, what) pairs were recorded in the last `window` seconds: a host
-    for DNS, a reason for the proxy's refusals.
+    """Remembers which events (a client and a host, say) were recorded in the last `window` s.
 
-    Bounded: at most `limit` pairs, the oldest forgotten first, so a client asking for a million
-    random names cannot grow it (a forgotten pair is at worst recorded once more).
+    The DNS layer records a blocked name once per client a minute; the proxy logs or records a
+    refusal once per client and reason (and destination) a minute.
+
+    Bounded: at most `limit` events, the oldest forgotten first, so a client asking for a million
+    random names cannot grow it (a forgotten event is at worst recorded once more).
     """
 
     def __init__(self, window: float = 60.0, limit: int = 65536) -> None:
         self.window = window
         self.limit = limit
-        self._last: dict[tuple[str, str], float] = {}  # oldest first: re-recorded pairs move last
+        self._last: dict[tuple[str, ...], float] = {}  # oldest first: re-recorded ones move last
 
-    def first(self, client_ip: str, what: str, now: float) -> bool:
-        """True when this client has not been recorded for `what` within the window."""
-        key = (client_ip, what)
+    def first(self, key: tuple[str, ...], now: float) -> bool:
+        """True when this event has not been recorded within the window."""
         last = self._last.get(key)
         if last is not None and now - last < self.window:
             return False

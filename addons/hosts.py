@@ -264,6 +264,26 @@ def _alabel_or_raw(label: str) -> str:
 _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
+_DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+def is_host(text: str) -> bool:
+    """Whether `text` is, as written, an IP address or a DNS host name (RFC 1123: letters,
+    digits and hyphens, labels of 1 to 63, a last label that is not all digits, 253 at most; a
+    final dot allowed): strict, for text the gateway writes back out, such as the PAC file's."""
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        pass
+    labels = text.removesuffix(".").split(".")
+    return (
+        len(text) <= 253
+        and all(_DNS_LABEL.match(label) for label in labels)
+        and not labels[-1].isdigit()
+    )
+
+
 @functools.lru_cache(maxsize=65536)
 def registrable_domain(host: str) -> str:
     """The domain a person registered (`scontent.xx.fbcdn.net` -> `fbcdn.net`), for reports.

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 
-from addons.config import ProxyConfig, is_host
+from addons.config import ProxyConfig
+from addons.hosts import is_host
 from addons.lists import Scope
 
 MEDIA_TYPE = "application/x-ns-proxy-autoconfig"

@@ -22,6 +22,9 @@ Thin by design: it asks `Policy` for a decision and hands incidents to `Incident
 - No byte is relayed before it is decided: a connection's first bytes must become a complete
   ClientHello or request head (`addons/firstbytes.py`); raw TCP only to `proxy.raw_tcp`.
 - A connection that sends no complete request head in time is closed (`addons/deadlines.py`).
+- Only web ports, and never the gateway itself or link-local space (`addons/destinations.py`):
+  refused with 403 on the CONNECT target or the request, and again where the name resolves to
+  when the server connection is about to open.
 """
 
 import asyncio
@@ -49,6 +52,7 @@ from addons.changes import record_change
 from addons.config import ProxyConfig, default_config_path, load_config
 from addons.deadlines import HEAD, IDLE, Deadlines
 from addons.defences import GATEWAY_ITSELF
+from addons.destinations import CONNECT, HTTP, CheckedNames, Destinations
 from addons.dnsanswer import RepeatFilter, is_ddr_query, is_doh_canary
 from addons.errors import ConfigError
 from addons.hosts import ip_address_of, normalise, parse_authority
@@ -79,6 +83,7 @@ class _ClientState:
 
     user: str | None = None
     refused: bool = False  # its server connection must never be opened
+    tunnel: bool = False  # a CONNECT or TLS: its server's port must be one of connect_ports
     pending: _Attempt | None = None  # intercepted; recorded on its first request or at close
 
 
@@ -90,13 +95,16 @@ class SchoolGate:
         self.retention: RetentionTimer | None = None
         self.access: ClientAccess | None = None
         self.itself: GatewayItself | None = None
+        self.destinations: Destinations | None = None
         self.started_at = dt.datetime.now(dt.UTC)
         self.loaded: status.PolicyEvent | None = None  # the policy in force
         self.last_event: status.PolicyEvent | None = None  # the last load, good or refused
         self._dns_recorded = RepeatFilter()
         self._refusals = RepeatFilter()  # (client, reason): logged or recorded once a minute
         self._raw_refusals = RepeatFilter()  # connections refused for their first bytes
+        self._refusals_logged = RepeatFilter()  # (client, destination, reason): logged once
         self._clients: dict[str, _ClientState] = {}  # open connections only: popped at close
+        self._checked_names = CheckedNames()  # what server names resolved to when checked
         self.deadlines = Deadlines(self._expired)
         self._sweeper: asyncio.Task[None] | None = None
         self.sink = Sink()
@@ -178,6 +186,7 @@ class SchoolGate:
         self.policy = policy  # one assignment: a decision sees the old policy or the new
         self.access = access
         self.itself = GatewayItself(_listen_addresses(), policy.config.proxy.allow_destinations)
+        self.destinations = Destinations(policy.config.proxy)
         self.loaded = self.last_event = status.PolicyEvent(
             dt.datetime.now(dt.UTC), how, "loaded", version
         )
@@ -229,6 +238,8 @@ class SchoolGate:
         # own access control replaces mitmproxy's blanket refusal of public addresses (some
         # schools' networks are public ranges).
         ctx.options.update(connection_strategy="lazy", block_global=False, rawtcp=False)
+        # A server's name is resolved once, by the destination check; the connection uses that.
+        self._checked_names.install(asyncio.get_running_loop())
         gc.freeze()  # long-lived policy objects out of the collector's way: lower p99
         if self.policy is not None and self.policy.config.log_urls == "host":
             # mitmdump would print every request's full URL, allowed ones too, to the log.
@@ -304,6 +315,9 @@ class SchoolGate:
         state = self._clients.get(client.id)
         user = _proxy_user(flow) or (state.user if state else None)
         decision = self._decide((*screened, client.sni), client, user)
+        if decision.action != "block" and (refused := self._refused_destination(flow, state)):
+            self._answer(flow, refused)
+            return  # nowhere to go: not a visit to record
         if decision.action == "allow":
             return
         if state is not None:
@@ -339,6 +353,8 @@ class SchoolGate:
         if self.policy is None:
             return
         client = flow.client_conn
+        state = self._state(client)
+        state.tunnel = True
         user = _proxy_user(flow)
         try:
             host, port = parse_authority(flow.request.authority)
@@ -350,14 +366,17 @@ class SchoolGate:
             return
         _connect_to(flow.request, host)
         if user:
-            self._state(client).user = user
+            state.user = user
         # The tunnel's first bytes (a ClientHello) are due within head_timeout, as a request's.
         self.deadlines.expect(client.id, self._timeouts()[0], HEAD)
         decision = self._decide((host,), client, user)
+        if decision.action != "block" and (refused := self._refused_destination(flow, state)):
+            flow.response = refused
+            return  # nowhere to go: not a visit to record
         if decision.action == "allow":
             return
         if decision.action == "block" and self.policy.config.https_block == "intercept":
-            self._state(client).pending = _Attempt(decision, "CONNECT")
+            state.pending = _Attempt(decision, "CONNECT")
             return  # let the tunnel open; the block page is served inside it
         at = dt.datetime.now(dt.UTC)
         user_agent = flow.request.headers.get("user-agent")
@@ -370,39 +389,57 @@ class SchoolGate:
         if self.policy is None:
             return
         client = data.context.client
-        state = self._clients.get(client.id)
-        if state is not None and state.pending is not None:
+        state = self._state(client)
+        state.tunnel = True  # TLS in transparent mode: its server is checked as a CONNECT's
+        if state.pending is not None:
             return  # a blocked CONNECT we intercept: terminate TLS, serve the block page
         server = data.context.server.address
         destination = normalise(server[0]) if server else None
         sni = data.client_hello.sni
-        user = state.user if state else None
-        if server and destination and self._gateway_itself(client, user, *server, "TLS"):
+        if server and destination and self._gateway_itself(client, state.user, *server, "TLS"):
             data.ignore_connection = True  # transparent mode: a ClientHello to the gateway
-            self._state(client).refused = True
+            state.refused = True
             return
         if destination and ip_address_of(destination) and not _names_a_site(sni):
-            decision = self.policy.decide_without_sni(destination, client.peername[0], user)
+            decision = self.policy.decide_without_sni(destination, client.peername[0], state.user)
         else:
-            decision = self._decide((sni, destination), client, user)
+            decision = self._decide((sni, destination), client, state.user)
         intercept = self.policy.config.https_block == "intercept" and decision.defence is None
         if decision.action == "block" and intercept:
-            self._state(client).pending = _Attempt(decision, "TLS")
+            state.pending = _Attempt(decision, "TLS")
             return
         data.ignore_connection = True  # allowed (or refused below): never decrypted
         self.deadlines.clear(client.id)  # a tunnel now: mitmproxy's tcp_timeout
         if decision.action == "allow" or _same_host(decision, data.context.server):
             return  # allowed, or the CONNECT already recorded this monitored host
-        self._record(decision, client, user, "TLS", None, None, dt.datetime.now(dt.UTC))
+        self._record(decision, client, state.user, "TLS", None, None, dt.datetime.now(dt.UTC))
         if decision.action == "block":
-            self._state(client).refused = True
+            state.refused = True
 
-    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+    async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         if data.server.address == self.sink.address:
             return  # the stand-in for an answer already decided (see `_answer`)
         state = self._clients.get(data.client.id)
+        server = data.server
         if state is not None and (state.refused or state.pending is not None):
-            data.server.error = "blocked by schoolgate policy"  # closes the client connection
+            server.error = "blocked by schoolgate policy"  # closes the client connection
+            return
+        rules = self.destinations
+        if rules is None or server.address is None or _server_set_by_operator(data.client):
+            return
+        host, port = server.address[:2]
+        resolve = self._checked_names.resolve
+        try:
+            reason, address, resolved = await rules.connection(_kind(state), host, port, resolve)
+        except OSError as e:  # the name does not resolve: as mitmproxy's own look-up would fail
+            server.error = str(e)
+            return
+        if reason is not None:
+            where = f"{host}:{port}" if address == host else f"{host}:{port} ({address})"
+            self._log_refusal(data.client, where, reason)
+            server.error = f"the gateway will not connect there: {reason}"
+        elif resolved is not None:
+            self._checked_names.pin(host, port, resolved)  # connect with these, not a new look-up
 
     def tls_failed_client(self, data: tls.TlsData) -> None:
         self._record_pending(data.context.client)
@@ -432,7 +469,7 @@ class SchoolGate:
         if decision.action != "block":
             return  # resolved upstream by mitmproxy
         flow.response = flow.request.fail(dns.response_codes.NXDOMAIN)
-        if self._dns_recorded.first(client.peername[0], decision.host, time.monotonic()):
+        if self._dns_recorded.first((client.peername[0], decision.host), time.monotonic()):
             self._record(decision, client, None, "DNS", None, None, dt.datetime.now(dt.UTC))
 
     # --- the proxy's own pages ---------------------------------------------------------------
@@ -484,7 +521,7 @@ class SchoolGate:
         """400 for a host that cannot be read: nothing malformed is relayed. Not an incident
         (nothing was asked for); logged once per client a minute, without the text sent."""
         ip = client.peername[0] if client.peername else ""
-        if self._refusals.first(ip, "malformed", time.monotonic()):
+        if self._refusals.first((ip, "malformed"), time.monotonic()):
             logger.warning(
                 "schoolgate: 400 to %s: malformed %s: %s (more this minute are not logged)",
                 ip,
@@ -506,7 +543,7 @@ class SchoolGate:
         if reason is None:
             return None
         ip = client.peername[0] if client.peername else ""
-        if self._refusals.first(ip, GATEWAY_ITSELF.rule.name, time.monotonic()):
+        if self._refusals.first((ip, GATEWAY_ITSELF.rule.name), time.monotonic()):
             decision = self.policy.refusal(GATEWAY_ITSELF, self.policy.decide(host, ip, user))
             self._record(decision, client, user, method, None, None, dt.datetime.now(dt.UTC))
         return reason
@@ -566,7 +603,7 @@ class SchoolGate:
             return  # an intercepted CONNECT to a blocked host: recorded when it closes
         ip = client.peername[0]
         where = f"{address[0]}:{address[1]}" if address else "the proxy itself"
-        if not self._raw_refusals.first(ip, where, time.monotonic()):
+        if not self._raw_refusals.first((ip, where), time.monotonic()):
             return
         user = state.user if state else None
         names = (client.sni, address[0] if address else None)
@@ -583,6 +620,28 @@ class SchoolGate:
 
     def _hides_urls(self) -> bool:
         return self.policy is None or self.policy.config.log_urls == "host"
+
+    def _refused_destination(
+        self, flow: http.HTTPFlow, state: _ClientState | None
+    ) -> http.Response | None:
+        """403, saying why, when the port or the address of the target is refused."""
+        assert self.destinations is not None
+        request = flow.request
+        reason = self.destinations.refusal(_kind(state), request.host, request.port)
+        if reason is None:
+            return None
+        self._log_refusal(flow.client_conn, f"{request.host}:{request.port}", reason)
+        return _refusal_page(403, reason)
+
+    def _log_refusal(self, client: connection.Client, destination: str, reason: str) -> None:
+        """One line per client, destination and reason a minute: browsers and apps retry.
+
+        Not an incident: the incident log is the record of the social-media policy, and a web
+        page can make a browser ask for an odd port without anyone having tried anything.
+        """
+        ip = client.peername[0] if client.peername else ""
+        if self._refusals_logged.first((ip, destination, reason), time.monotonic()):
+            logger.warning("schoolgate: refused %s -> %s: %s", ip, destination, reason)
 
     def _decide(
         self, hosts: Iterable[str | None], client: connection.Client, user: str | None
@@ -808,6 +867,20 @@ def _listen_addresses() -> list[tuple[str, int | None]]:
     host, port = ctx.options.listen_host, ctx.options.listen_port
     specs = [mode_specs.ProxyMode.parse(mode) for mode in ctx.options.mode]
     return [(spec.listen_host(host), spec.listen_port(port)) for spec in specs]
+
+
+def _kind(state: _ClientState | None) -> str:
+    """Which ports a client connection's server may have: a tunnel's, or plain HTTP's."""
+    return CONNECT if state is not None and state.tunnel else HTTP
+
+
+def _server_set_by_operator(client: connection.Client) -> bool:
+    """Whether the mode, not the client, names the server (`--dns-upstream`, the resolver's).
+
+    The school chose that server, on whatever address and port it runs; everywhere else the
+    client names it, and the destination rules apply.
+    """
+    return isinstance(client.proxy_mode, mode_specs.ReverseMode | mode_specs.DnsMode)
 
 
 def _proxy_user(flow: http.HTTPFlow) -> str | None:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from addons.destinations import describe
 from addons.incidents import Incident
 from addons.policy import Policy
 
@@ -69,6 +70,7 @@ def proxy_status(
         "last_reload": last.as_json(),
         "incidents_queued": queued,
         "incidents_written": written,
+        "destinations": describe(policy.config.proxy),
     }
 
 

@@ -160,9 +160,11 @@ def write_config(
     synthetic: Path,
     keep_shipped_lists: bool,
     shipped: Path = ROOT / "config" / "policy.yaml",
+    loopback_origin: bool = True,
 ) -> Path:
     """The `shipped` policy (groups, school day, rules, allowlist) with `synthetic` added to its
-    CATEGORY, the shipped category lists kept or emptied, and incidents in a SQLite file here."""
+    CATEGORY, the shipped category lists kept or emptied, incidents in a SQLite file here, and
+    (with `loopback_origin`) the origin on loopback allowed."""
     config = yaml.safe_load(shipped.read_text(encoding="utf-8"))
     empty = folder / "empty.txt"
     empty.touch()
@@ -177,8 +179,8 @@ def write_config(
     config["categories"][CATEGORY].append(str(synthetic))
     config["allowlist"] = resolved(config.get("allowlist", []))
     config["database"] = f"sqlite:///{folder / 'incidents.db'}"
-    # The origin listens on loopback, which the gateway refuses unless it is listed here.
-    config["proxy"] = {**config.get("proxy", {}), "allow_destinations": ["127.0.0.1/32"]}
+    if loopback_origin:  # the gateway refuses its own addresses unless they are listed here
+        config["proxy"] = {**config.get("proxy", {}), "allow_destinations": ["127.0.0.1/32"]}
     path = folder / "policy.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path

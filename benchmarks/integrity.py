@@ -360,7 +360,9 @@ def start_proxy(
     folder.mkdir()
     empty = folder / "empty.txt"
     empty.touch()
-    config = gateway.write_config(folder, empty, keep_shipped_lists=True, shipped=shipped)
+    config = gateway.write_config(
+        folder, empty, keep_shipped_lists=True, shipped=shipped, loopback_origin=False
+    )
     check_imports(tree, work)
     port = gateway.free_port()
     argv = proxy_argv(config, port, hosts, folder / "confdir")

@@ -61,6 +61,7 @@ def _write_setup(folder: Path, entries: int) -> tuple[Path, Path]:
         shipped.replace("../blocklists/social_networks.txt", str(lists))
         .replace("../blocklists/allow.txt", str(ROOT / "blocklists" / "allow.txt"))
         .replace("sqlite:///../data/schoolgate.db", f"sqlite:///{folder}/bench.db")
+        .replace("\nproxy:\n", "\nproxy:\n  allow_destinations: [127.0.0.1/32]  # the origin\n")
     )
     return config, lists
 

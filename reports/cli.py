@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from addons.access import ClientAccess
 from addons.config import MODES, Config, load_config
 from addons.defences import GATEWAY_ITSELF
+from addons.destinations import CONNECT, HTTP, Destinations
 from addons.errors import ConfigError
 from addons.hosts import ip_address_of, parse_authority
 from addons.policy import Decision, Policy
@@ -63,11 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = command(
         commands,
         "check",
-        "say whether the policy blocks a host or URL, and why",
-        "schoolgate check www.facebook.com https://x.com/home --client 10.20.1.5 --json",
+        "say whether the policy blocks a host or URL, and why; and whether the gateway "
+        "refuses its port or address (HOST:PORT)",
+        "schoolgate check www.facebook.com https://x.com/home 10.0.0.1:22 --client 10.20.1.5",
     )
     check.add_argument(
-        "targets", nargs="+", metavar="HOST_OR_URL", help="hosts or URLs; - reads stdin"
+        "targets", nargs="+", metavar="HOST_OR_URL", help="hosts[:port] or URLs; - reads stdin"
     )
     check.add_argument(
         "--at", help="decide as at this ISO 8601 time (default: now, school timezone)"
@@ -157,9 +159,10 @@ def _check(args: argparse.Namespace) -> int:
     itself = GatewayItself(
         [(config.proxy.listen_host, config.proxy.listen_port)], config.proxy.allow_destinations
     )
+    destinations = Destinations(config.proxy)
     at = _moment(args.at, policy) if args.at else dt.datetime.now(dt.UTC)
     for target in _targets(args.targets):
-        answer = _answer(policy, itself, target, args, at)
+        answer = _answer(policy, itself, destinations, target, args, at)
         if args.json:
             print(json.dumps(answer))
             continue
@@ -167,23 +170,46 @@ def _check(args: argparse.Namespace) -> int:
         without = answer.get("without_sni")
         if without is not None:
             line += f"; HTTPS to it without SNI: {without['decision']} ({without['reason']})"
+        if refused := answer.get("destination_refused"):
+            line += f"; the gateway will not connect there: {refused}"
         print(line)
     return 0
 
 
 def _answer(
-    policy: Policy, itself: GatewayItself, target: str, args: argparse.Namespace, at: dt.datetime
+    policy: Policy,
+    itself: GatewayItself,
+    destinations: Destinations,
+    target: str,
+    args: argparse.Namespace,
+    at: dt.datetime,
 ) -> dict[str, object]:
-    """What the proxy would do with `target`, as `explain` words it, before and after policy."""
-    raw, default_port = _host_of(target)
+    """What the proxy would do with `target`, as `explain` words it, before and after policy,
+    and why the gateway would not connect there (`destination_refused`, None when it would)."""
+    raw, kind, default_port = _host_of(target)
     try:
         host, port = parse_authority(raw)
     except ValueError as e:
         reason = f"malformed: {e}; the proxy answers 400 and relays nothing"
         return {**dict.fromkeys(_FIELDS), "host": raw, "decision": "refuse", "reason": reason}
+    return {
+        **_decided(policy, itself, host, port or default_port, args, at),
+        "destination_refused": destinations.refusal(kind, host, port or default_port),
+    }
+
+
+def _decided(
+    policy: Policy,
+    itself: GatewayItself,
+    host: str,
+    port: int,
+    args: argparse.Namespace,
+    at: dt.datetime,
+) -> dict[str, object]:
+    """The policy's answer for a canonical `host:port`, the gateway's own refusals first."""
     moment = at.timestamp()
     decision = policy.decide(host, args.client, args.user, moment)
-    refused = itself.refuses(host, port or default_port)
+    refused = itself.refuses(host, port)
     if refused is not None:
         answer = explain(policy.refusal(GATEWAY_ITSELF, decision), at)
         return {**answer, "reason": refused}
@@ -255,9 +281,15 @@ def _targets(targets: list[str]) -> Iterator[str]:
             yield target
 
 
-def _host_of(target: str) -> tuple[str, int]:
-    """The authority of a URL (or the target itself when it is a host), and the port its
-    scheme implies (80 for a bare host)."""
+def _host_of(target: str) -> tuple[str, str, int]:
+    """The authority of a URL (or the target itself when it is `host[:port]`), how the proxy
+    would be asked to reach it (an http URL as a plain request, anything else as a CONNECT),
+    and the port that implies."""
+    if "://" in target:
+        parts = urlsplit(target)
+        authority = parts.netloc.rpartition("@")[2]
+        return (authority, HTTP, 80) if parts.scheme == "http" else (authority, CONNECT, 443)
+    return target.split("/", 1)[0], CONNECT, 443
     if "://" in target:
         parts = urlsplit(target)
         return parts.netloc.rpartition("@")[2], 443 if parts.scheme == "https" else 80

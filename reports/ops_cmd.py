@@ -198,6 +198,7 @@ def _status_text(report: dict[str, Any], proxy: str) -> str:
             + (f": {reload['error']}" if reload["error"] else ""),
             f"incident queue: {report['incidents_queued']} waiting to be written, "
             f"{report['incidents_written']} written since start",
+            _destinations_text(report["destinations"]),
         ]
     if "config_error" in report:
         lines.append(f"config: ERROR {report['config_error']} (no database figures without it)")
@@ -209,6 +210,14 @@ def _status_text(report: dict[str, Any], proxy: str) -> str:
         shown = "size unknown" if size is None else f"{size / 1e6:.1f} MB"
         lines.append(f"database: {report['database']} ({shown})")
     return "\n".join(lines)
+
+
+def _destinations_text(rules: dict[str, Any]) -> str:
+    allowed = ", ".join(rules["allow_destinations"]) or "none"
+    return (
+        f"destinations: CONNECT to {rules['connect_ports']}; HTTP to {rules['http_ports']}; "
+        f"the gateway itself and link-local refused, except {allowed}"
+    )
 
 
 # --- selftest -------------------------------------------------------------------------------

@@ -50,6 +50,11 @@ def test_status_reports_the_policy_lists_reloads_and_incidents(gateway: Gateway)
     assert report["last_reload"]["result"] == "loaded" and report["last_reload"]["how"] == "start"
     assert report["incidents_today"] == 1 and report["incidents_queued"] == 0
     assert report["database_bytes"] > 0
+    assert report["destinations"] == {  # as tests/e2e/realparts.py writes them
+        "connect_ports": "443, 1025-65535",
+        "http_ports": "80, 21, 443, 70, 210, 1025-65535, 280, 488, 591, 777",
+        "allow_destinations": ["127.0.0.1/32", "::1/128"],
+    }
 
     version = report["policy_version"]
     config.write_text(config.read_text().replace("action: block", "action: sulk"))
@@ -64,6 +69,7 @@ def test_status_reports_the_policy_lists_reloads_and_incidents(gateway: Gateway)
     # The command cannot read the broken file, and says so; the proxy answers all the same.
     text = _schoolgate("status", "--config", str(config), "--proxy", gateway.proxy[7:]).stdout
     assert f"policy: version {version}" in text and "config: ERROR" in text
+    assert "destinations: CONNECT to 443, 1025-65535; HTTP to 80, 21, " in text
 
     config.write_text(config.read_text().replace("action: sulk", "action: block"))
     gateway.stop()

@@ -12,9 +12,10 @@ from pathlib import Path
 from tests.e2e.realparts import BIN, Gateway, curl, write_config
 
 EVALUATE = Path(__file__).with_name("pac_eval.js")
-DIRECT = """\
-direct: [school.example.sch.uk, "=intranet.example.org", "*.lan.example.org", 10.0.0.0/8,
-         192.168.5.7]"""
+DIRECT = (
+    'direct: [school.example.sch.uk, "=intranet.example.org", "*.lan.example.org", 10.0.0.0/8, '
+    "192.168.5.7]"
+)
 
 
 def _answers(pac: Path, *urls: str) -> dict[str, str]:

@@ -38,8 +38,8 @@ fbcdn.net
 """
 
 
-# The gateway refuses its own addresses, and the test origins listen on loopback.
-LOOPBACK_ORIGINS = 'allow_destinations: [127.0.0.1/32, "::1/128"]'
+# The origins of these tests listen on loopback, on free ports: the gateway may reach them there.
+LOOPBACK_ORIGINS = 'allow_destinations: [127.0.0.1/32, "::1/128"], connect_ports: [443, 1025-65535]'
 
 
 def free_port() -> int:
@@ -185,7 +185,7 @@ def write_config(root: Path, **overrides: str) -> Path:
         "action": "block",
         "site": "test",
         "extra": "",  # more top-level YAML, such as allowed_clients
-        "proxy": LOOPBACK_ORIGINS,  # the `proxy:` mapping's body
+        "proxy": LOOPBACK_ORIGINS,  # the keys under `proxy:`, as a flow mapping's inside
         "database": "sqlite:///../data/schoolgate.db",
         **overrides,
     }

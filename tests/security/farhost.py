@@ -189,12 +189,26 @@ def recorder(
     host: FarHost, port: int, answer: str | None = "http", tls: ssl.SSLContext | None = None
 ) -> Iterator[Recorder]:
     """Listen on `host.address:port` inside the far namespace until the block ends."""
-    server = Recorder(host.address, port, answer, tls)
-    with inside(host.namespace):
-        sock = socket.socket(family(host.address), socket.SOCK_STREAM)
+    with listener(host.address, port, answer, tls, host.namespace) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def listener(
+    address: str,
+    port: int,
+    answer: str | None = "http",
+    tls: ssl.SSLContext | None = None,
+    namespace: str | None = None,
+) -> Iterator[Recorder]:
+    """A recorder on `address:port` in `namespace`, by default this thread's: in the host
+    namespace, a service of the gateway itself (on loopback, or on one of its interfaces)."""
+    server = Recorder(address, port, answer, tls)
+    with inside(namespace) if namespace else contextlib.nullcontext():
+        sock = socket.socket(family(address), socket.SOCK_STREAM)
     # The socket belongs to the namespace it was made in, whichever thread serves it.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host.address, port))
+    sock.bind((address, port))
     sock.listen(64)
     server._sock = sock
     threading.Thread(target=server._serve, daemon=True).start()

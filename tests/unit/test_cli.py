@@ -98,6 +98,28 @@ def test_urls_and_spellings_are_reduced_to_the_host(
     assert answer["host"] == host
 
 
+@pytest.mark.parametrize(
+    ("target", "refused"),
+    [
+        ("example.org", None),
+        ("10.0.0.1:22", "port 22 is not a web port (connect_ports: 443)"),
+        ("http://10.0.0.1:8080/", None),
+        ("https://10.0.0.1:8080/", "port 8080 is not a web port (connect_ports: 443)"),
+        ("127.0.0.1", "127.0.0.1 is the gateway itself (loopback)"),
+        ("http://169.254.169.254/latest/", "169.254.169.254 is link-local (cloud metadata)"),
+        ("example.org:abc", None),  # no port to check: the policy's answer only
+    ],
+)
+def test_check_says_when_the_gateway_refuses_the_destination(
+    capsys: pytest.CaptureFixture[str], config: Path, target: str, refused: str | None
+) -> None:
+    [answer] = check(capsys, config, target)
+    assert answer["destination_refused"] == refused
+    assert main(["check", "--config", str(config), target]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.endswith(f"; the gateway will not connect there: {refused}") == bool(refused)
+
+
 def test_a_dash_reads_hosts_from_stdin_in_order(
     capsys: pytest.CaptureFixture[str], config: Path
 ) -> None:

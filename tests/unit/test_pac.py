@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from addons.config import is_host
+from addons.hosts import is_host
 from addons.pac import gateway_host
 
 

@@ -73,19 +73,19 @@ def _random_hosts(count: int) -> list[str]:
 
 def test_a_repeat_filter_remembers_a_pair_for_its_window() -> None:
     seen = RepeatFilter(window=60.0)
-    assert seen.first("10.20.1.5", "gateway-itself", 0.0)
-    assert not seen.first("10.20.1.5", "gateway-itself", 59.9)
-    assert seen.first("10.20.1.6", "gateway-itself", 59.9)
-    assert seen.first("10.20.1.5", "gateway-itself", 60.0)
+    assert seen.first(("10.20.1.5", "gateway-itself"), 0.0)
+    assert not seen.first(("10.20.1.5", "gateway-itself"), 59.9)
+    assert seen.first(("10.20.1.6", "gateway-itself"), 59.9)
+    assert seen.first(("10.20.1.5", "gateway-itself"), 60.0)
 
 
 def test_a_repeat_filter_stays_bounded_under_a_flood_of_new_names() -> None:
     seen = RepeatFilter(window=60.0, limit=1000)
     for n, host in enumerate(_random_hosts(20_000)):
-        assert seen.first("10.20.1.5", host, n / 1e6)  # all within one window
+        assert seen.first(("10.20.1.5", host), n / 1e6)  # all within one window
     assert len(seen) == 1000
-    assert not seen.first("10.20.1.5", _random_hosts(20_000)[-1], 0.5)  # the newest kept
-    assert seen.first("10.20.1.5", "later.example.org", 100.0)
+    assert not seen.first(("10.20.1.5", _random_hosts(20_000)[-1]), 0.5)  # the newest kept
+    assert seen.first(("10.20.1.5", "later.example.org"), 100.0)
     assert len(seen) == 1  # every pair older than the window is forgotten
 
 
