@@ -29,8 +29,17 @@ from pathlib import Path
 import pytest
 from mitmproxy import dns
 
-from tests.deploy.netns import CLIENT_IP, LAN_IP, inside, run_in, school_network
-from tests.deploy.test_transparent import RULES, _firewall, _ok
+from tests.deploy.netns import (
+    CLIENT_IP,
+    CONFIG,
+    LAN_INTERFACE,
+    LAN_IP,
+    apply_rules,
+    inside,
+    run_in,
+    run_ok,
+    school_network,
+)
 from tests.e2e.realparts import Gateway, curl, free_port, start_gateway, wait_until, write_config
 from tests.security.farhost import FarHost, Recorder, listener, recorder
 
@@ -38,6 +47,8 @@ SAFE_PORTS = "80, 21, 443, 70, 210, 1025-65535, 280, 488, 591, 777"
 METADATA = "169.254.169.254"
 # The policy's list names none of the hosts here: what refuses them is the destination rules.
 BLOCKLIST = "facebook.com\n"
+
+REFUSED = "403 Forbidden: schoolgate refused this request: "  # the proxy's refusal, then why
 
 
 # --- the gateway, started with the shipped destination rules ----------------------------------
@@ -160,8 +171,7 @@ def test_connect_to_ssh_and_postgresql_is_refused_and_nothing_reaches_them(
                 sock.close()
                 assert status == 403
                 assert body == (
-                    f"403 Forbidden: schoolgate refused this request: port {server.port} is not a web port "
-                    "(connect_ports: 443)\n"
+                    f"{REFUSED}port {server.port} is not a web port (connect_ports: 443)\n"
                 )
         # The control: the same far host, on the web's port, gets its tunnel.
         status, _, sock = _connect(gateway, f"{far.address}:443")
@@ -189,8 +199,7 @@ def test_plain_http_reaches_safe_ports_only(far: FarHost, start: Callable[..., G
             status, body = _get(gateway, f"http://{far.address}:{server.port}/")
             assert status == 403
             assert body == (
-                f"403 Forbidden: schoolgate refused this request: port {server.port} is not a web port "
-                f"(http_ports: {SAFE_PORTS})"
+                f"{REFUSED}port {server.port} is not a web port (http_ports: {SAFE_PORTS})"
             )
         assert _get(gateway, f"http://{far.address}/lesson") == (200, "hello from the far host")
         assert _get(gateway, f"http://{far.address}:8080/") == (200, "hello from the far host")
@@ -210,7 +219,7 @@ def test_a_school_opens_a_port_in_its_config(
     sock.close()
     assert (status, body) == (
         403,
-        "403 Forbidden: schoolgate refused this request: port 8445 is not a web port (connect_ports: 443, 8443-8444)\n",
+        f"{REFUSED}port 8445 is not a web port (connect_ports: 443, 8443-8444)\n",
     )
 
 
@@ -333,7 +342,7 @@ def test_the_cloud_metadata_service_is_refused_unless_listed(
         url = f"http://{METADATA}/computeMetadata/v1/"
         assert _get(refused, url) == (
             403,
-            f"403 Forbidden: schoolgate refused this request: {reason}",
+            f"{REFUSED}{reason}",
         )
         status, body = _get(refused, "http://metadata.google.internal/computeMetadata/v1/")
         assert status == 502 and reason in body
@@ -423,8 +432,9 @@ def test_transparent_mode_never_relays_to_the_gateway_itself(
             web = stack.enter_context(listener(LAN_IP, 80))
             tls = stack.enter_context(listener(LAN_IP, 443, answer="tls", tls=far_tls))
         port = free_port()
-        _ok(network.gateway, ["sysctl", "-p", str(RULES / "sysctl.conf")])
-        _ok(network.gateway, *_firewall("nftables", port))
+        run_ok(network.gateway, ["sysctl", "-p", str(CONFIG / "transparent" / "sysctl.conf")])
+        settings = {"LAN": f'"{LAN_INTERFACE}"', "PROXY_PORT": str(port)}
+        apply_rules(network.gateway, "transparent", "nftables", settings)
 
         def gateway(allow: str) -> Gateway:
             clients = f"allowed_clients: [{CLIENT_IP}/32]"
@@ -442,7 +452,7 @@ def test_transparent_mode_never_relays_to_the_gateway_itself(
         refusing = gateway("")
         reason = f"{LAN_IP} is the gateway itself"
         answer = _answer(from_device(f"http://{LAN_IP}/admin").stdout)
-        assert answer == (403, f"403 Forbidden: schoolgate refused this request: {reason}")
+        assert answer == (403, f"{REFUSED}{reason}")
         assert from_device(f"https://{LAN_IP}/admin").returncode != 0
         assert web.connections == [] and tls.connections == []
         line = f"-> {LAN_IP}:443: {reason}"
