@@ -46,26 +46,5 @@ TLS_WITHOUT_SNI = Defence(
     ),
 )
 
-GATEWAY_ITSELF = Defence(
-    Rule(
-        name="gateway-itself",
-        groups=None,
-        categories=(),
-        when="always",
-        action="block",
-        policy=(
-            "A request through the gateway to the gateway itself is refused: it would come back "
-            "from the gateway and skip the client's own rules."
-        ),
-        clause="Gateway default",
-    ),
-    category="gateway_itself",
-    label="The gateway's own address",
-    explanation=(
-        "a request sent through the gateway back to the gateway (its loopback or own address, "
-        "in any spelling), a way around the filter; always refused."
-    ),
-)
-
-DEFENCES: dict[str, Defence] = {d.rule.name: d for d in (TLS_WITHOUT_SNI, GATEWAY_ITSELF)}
+DEFENCES: dict[str, Defence] = {d.rule.name: d for d in (TLS_WITHOUT_SNI,)}
 """Every defence by its rule name, as incidents record it."""

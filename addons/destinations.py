@@ -24,7 +24,7 @@ import collections
 import ipaddress
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from addons.config import Network, PortRange, ProxyConfig
@@ -108,29 +108,49 @@ class Destinations:
         is_own: Callable[[Address], bool] = is_own_address,
         ttl: float = 2.0,
         limit: int = 4096,
+        proxy_ports: Iterable[int] | None = None,
     ) -> None:
+        """`proxy_ports`: the ports the proxy listens on (`proxy.listen_port` unless given)."""
         self._ports = {
             CONNECT: _Ports("connect_ports", proxy.connect_ports),
             HTTP: _Ports("http_ports", proxy.http_ports),
         }
         self._allowed: tuple[Network, ...] = proxy.allow_destinations
+        self._raw_tcp = proxy.raw_tcp  # listed host:port pairs: a tunnel there is intended
+        self._proxy_ports = frozenset(proxy_ports or (proxy.listen_port,))
         self._is_own = is_own
         self._ttl = ttl
         self._limit = limit
-        # host -> (whether it is an IP address, why it is refused or None, until when)
-        self._verdicts: dict[str, tuple[bool, str | None, float]] = {}
+        # host -> (whether it is an IP address, the gateway's own, why refused or None, until)
+        self._verdicts: dict[str, tuple[bool, bool, str | None, float]] = {}
 
     def port_refusal(self, kind: str, port: int) -> str | None:
         """Why `port` is not allowed for this kind of connection (CONNECT or HTTP), or None."""
         return self._ports[kind].refusal(port)
 
-    def address_refusal(self, host: str) -> str | None:
-        """Why the gateway must not connect to `host`, or None; a name is left to `connection`."""
-        return self._verdict(host)[1]
-
     def refusal(self, kind: str, host: str, port: int) -> str | None:
         """Why a connection to `host:port` is refused, as far as is known before resolving it."""
-        return self.port_refusal(kind, port) or self._verdict(host)[1]
+        return self._listed_port_refusal(kind, host, port) or self.address_refusal(host, port)
+
+    def address_refusal(self, host: str, port: int) -> str | None:
+        """Why the gateway must not connect to `host:port` for a client; a name is left to
+        `connection`.
+
+        The proxy's own port on one of its own addresses is refused even where
+        `allow_destinations` lists the address: a request through the proxy to itself comes
+        back from the gateway, skips the client's rules, and looped, exhausts its descriptors.
+        """
+        own, reason = self._verdict(host)[1:]
+        if own and port in self._proxy_ports:
+            return f"{host}:{port} is this proxy itself: a request to itself would loop"
+        return reason
+
+    def _listed_port_refusal(self, kind: str, host: str, port: int) -> str | None:
+        """`port_refusal`, except that a tunnel to a `proxy.raw_tcp` entry is what the school
+        listed it for: its port needs no second listing in `connect_ports`."""
+        if kind == CONNECT and (host, port) in self._raw_tcp:
+            return None
+        return self.port_refusal(kind, port)
 
     async def connection(
         self, kind: str, host: str, port: int, resolve: Resolver
@@ -141,20 +161,20 @@ class Destinations:
         A name is resolved once (`resolve`: getaddrinfo, as the connection would), and every
         address it has must be allowed. Raises OSError when the name does not resolve.
         """
-        if reason := self.port_refusal(kind, port):
+        if reason := self._listed_port_refusal(kind, host, port):
             return reason, host, None
-        is_address, reason = self._verdict(host)
-        if is_address:
-            return reason, host, None
+        if self._verdict(host)[0]:  # an address: no look-up
+            return self.address_refusal(host, port), host, None
         infos = await resolve(host, port)
         for info in infos:
             address = str(info[4][0])
-            if reason := self._verdict(address)[1]:
+            if reason := self.address_refusal(address, port):
                 return reason, address, infos
         return None, str(infos[0][4][0]), infos
 
-    def _verdict(self, host: str) -> tuple[bool, str | None]:
-        """Whether `host` is an IP address, and why it is refused (None: it is not, or a name).
+    def _verdict(self, host: str) -> tuple[bool, bool, str | None]:
+        """Whether `host` is an IP address, whether it is one of the gateway's own, and why it
+        is refused (None: it is not, or it is a name).
 
         The gateway's own addresses can change while it runs, so a verdict is kept for `ttl`
         seconds only; within them, asking again is one dictionary look-up instead of parsing
@@ -162,32 +182,34 @@ class Destinations:
         """
         now = time.monotonic()
         known = self._verdicts.get(host)
-        if known is not None and known[2] > now:
-            return known[0], known[1]
+        if known is not None and known[3] > now:
+            return known[:3]
         address = ip_of(host)
-        reason = None if address is None else self._refusal_of(address)
+        own, reason = (False, None) if address is None else self._refusal_of(address)
         if len(self._verdicts) >= self._limit:  # many destinations: forget the expired ones
-            self._verdicts = {h: v for h, v in self._verdicts.items() if v[2] > now}
+            self._verdicts = {h: v for h, v in self._verdicts.items() if v[3] > now}
             if len(self._verdicts) >= self._limit:
                 self._verdicts.clear()
-        self._verdicts[host] = (address is not None, reason, now + self._ttl)
-        return address is not None, reason
+        self._verdicts[host] = (address is not None, own, reason, now + self._ttl)
+        return address is not None, own, reason
 
-    def _refusal_of(self, address: Address) -> str | None:
-        if any(address in network for network in self._allowed):
-            return None
+    def _refusal_of(self, address: Address) -> tuple[bool, str | None]:
+        """Whether `address` is the gateway's own, and why a client may not reach it."""
         if address.is_loopback:
-            return f"{address} is the gateway itself (loopback)"
-        if address in THIS_HOST or address.is_unspecified:
-            return f"{address} is the gateway itself (this host)"
-        if address.is_link_local:
-            metadata = " (cloud metadata)" if address.version == 4 else ""
-            return f"{address} is link-local{metadata}"
-        if address == AWS_METADATA_V6:
-            return f"{address} is the cloud's metadata service"
-        if self._is_own(address):
-            return f"{address} is the gateway itself"
-        return None
+            own, why = True, "the gateway itself (loopback)"
+        elif address in THIS_HOST or address.is_unspecified:
+            own, why = True, "the gateway itself (this host)"
+        elif address.is_link_local:
+            own = self._is_own(address)
+            why = "link-local" + (" (cloud metadata)" if address.version == 4 else "")
+        elif address == AWS_METADATA_V6:
+            own, why = False, "the cloud's metadata service"
+        else:
+            own = self._is_own(address)
+            why = "the gateway itself" if own else ""
+        if not why or any(address in network for network in self._allowed):
+            return own, None
+        return own, f"{address} is {why}"
 
 
 class CheckedNames:

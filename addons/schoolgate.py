@@ -10,9 +10,8 @@ Thin by design: it asks `Policy` for a decision and hands incidents to `Incident
   intercepted to show the block page (`https_block: intercept`, needs the mitmproxy CA on devices).
 - Where the CONNECT target or SNI and the Host header disagree, either being blocked blocks.
 - Before any decision, every host is read as the client's OS would connect to it
-  (`addons.hosts`): a malformed Host header, URL authority or CONNECT target gets 400, and a
-  target that is the gateway itself in any spelling gets 403 (`addons.targets`). An IP target
-  is relayed to its canonical address, the one the policy decided on.
+  (`addons.hosts`): a malformed Host header, URL authority or CONNECT target gets 400. An IP
+  target is relayed to its canonical address, the one the policy decided on.
 - HTTPS to a bare IP address without SNI is refused while a blocking rule applies
   (`proxy.allow_tls_without_sni` names the groups that may).
 - DNS (`--mode dns@53`): NXDOMAIN for blocked names, recorded with method `DNS`; no data for
@@ -22,9 +21,9 @@ Thin by design: it asks `Policy` for a decision and hands incidents to `Incident
 - No byte is relayed before it is decided: a connection's first bytes must become a complete
   ClientHello or request head (`addons/firstbytes.py`); raw TCP only to `proxy.raw_tcp`.
 - A connection that sends no complete request head in time is closed (`addons/deadlines.py`).
-- Only web ports, and never the gateway itself or link-local space (`addons/destinations.py`):
-  refused with 403 on the CONNECT target or the request, and again where the name resolves to
-  when the server connection is about to open.
+- Only web ports, and never the gateway itself (in any spelling, its own port above all) or
+  link-local space (`addons/destinations.py`): refused with 403 on the CONNECT target or the
+  request, and again where the name resolves to when the server connection is about to open.
 """
 
 import asyncio
@@ -51,7 +50,6 @@ from addons.blockpage import render_block_page
 from addons.changes import record_change
 from addons.config import ProxyConfig, default_config_path, load_config
 from addons.deadlines import HEAD, IDLE, Deadlines
-from addons.defences import GATEWAY_ITSELF
 from addons.destinations import CONNECT, HTTP, CheckedNames, Destinations
 from addons.dnsanswer import RepeatFilter, is_ddr_query, is_doh_canary
 from addons.errors import ConfigError
@@ -63,7 +61,6 @@ from addons.reload import PolicyWatcher, policy_version
 from addons.retention import RetentionTimer
 from addons.selftest import BLOCKED_HEADER
 from addons.sink import Sink
-from addons.targets import GatewayItself
 from addons.writer import QUEUE_LIMIT, IncidentWriter, spill_path
 
 logger = logging.getLogger("schoolgate")
@@ -94,7 +91,6 @@ class SchoolGate:
         self.watcher: PolicyWatcher | None = None
         self.retention: RetentionTimer | None = None
         self.access: ClientAccess | None = None
-        self.itself: GatewayItself | None = None
         self.destinations: Destinations | None = None
         self.started_at = dt.datetime.now(dt.UTC)
         self.loaded: status.PolicyEvent | None = None  # the policy in force
@@ -185,8 +181,7 @@ class SchoolGate:
             writer.start()
         self.policy = policy  # one assignment: a decision sees the old policy or the new
         self.access = access
-        self.itself = GatewayItself(_listen_addresses(), policy.config.proxy.allow_destinations)
-        self.destinations = Destinations(policy.config.proxy)
+        self.destinations = Destinations(policy.config.proxy, proxy_ports=_listen_ports())
         self.loaded = self.last_event = status.PolicyEvent(
             dt.datetime.now(dt.UTC), how, "loaded", version
         )
@@ -357,12 +352,9 @@ class SchoolGate:
         state.tunnel = True
         user = _proxy_user(flow)
         try:
-            host, port = parse_authority(flow.request.authority)
+            host = parse_authority(flow.request.authority)[0]
         except ValueError as e:
             flow.response = self._malformed(client, "CONNECT target", e)
-            return
-        if reason := self._gateway_itself(client, user, host, port or flow.request.port, "CONNECT"):
-            flow.response = _refusal_page(403, reason)
             return
         _connect_to(flow.request, host)
         if user:
@@ -396,10 +388,6 @@ class SchoolGate:
         server = data.context.server.address
         destination = normalise(server[0]) if server else None
         sni = data.client_hello.sni
-        if server and destination and self._gateway_itself(client, state.user, *server, "TLS"):
-            data.ignore_connection = True  # transparent mode: a ClientHello to the gateway
-            state.refused = True
-            return
         if destination and ip_address_of(destination) and not _names_a_site(sni):
             decision = self.policy.decide_without_sni(destination, client.peername[0], state.user)
         else:
@@ -502,8 +490,8 @@ class SchoolGate:
     def _screen(self, flow: http.HTTPFlow) -> http.Response | tuple[str, ...]:
         """Read a request's target before anything is decided (from `request`, or from
         `requestheaders`): the canonical hosts it names, its Host header's and the one it goes
-        to; or the answer when it must go no further: 400 (malformed), the proxy's own page,
-        403 (the gateway itself). An IP target is relayed to its canonical address."""
+        to; or the answer when it must go no further: 400 (malformed), or the proxy's own page.
+        An IP target is relayed to its canonical address."""
         request, client = flow.request, flow.client_conn
         try:
             header, target = _request_hosts(request)
@@ -511,9 +499,6 @@ class SchoolGate:
             return self._malformed(client, "Host header or request target", e)
         if _to_the_proxy(flow, target):
             return self._own_page(flow)
-        user = _proxy_user(flow)
-        if reason := self._gateway_itself(client, user, target, request.port, request.method):
-            return _refusal_page(403, reason)
         _connect_to(request, target)
         return (target,) if header is None or header == target else (header, target)
 
@@ -529,24 +514,6 @@ class SchoolGate:
                 error,
             )
         return _refusal_page(400, f"malformed {what}: {error}")
-
-    def _gateway_itself(
-        self, client: connection.Client, user: str | None, host: str, port: int, method: str
-    ) -> str | None:
-        """Why `host:port` (canonical) is the gateway itself, or None. A refusal is recorded
-        once per client a minute: a client retrying, or looping, is one attempt."""
-        assert self.itself is not None and self.policy is not None
-        # The proxy's end of the connection, except in transparent mode: there mitmproxy sets
-        # `sockname` to the original destination.
-        transparent = isinstance(client.proxy_mode, mode_specs.TransparentMode)
-        reason = self.itself.refuses(host, port, None if transparent else client.sockname)
-        if reason is None:
-            return None
-        ip = client.peername[0] if client.peername else ""
-        if self._refusals.first((ip, GATEWAY_ITSELF.rule.name), time.monotonic()):
-            decision = self.policy.refusal(GATEWAY_ITSELF, self.policy.decide(host, ip, user))
-            self._record(decision, client, user, method, None, None, dt.datetime.now(dt.UTC))
-        return reason
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -859,14 +826,14 @@ def _refusal_page(status_code: int, reason: str) -> http.Response:
 
 def _listen_hosts() -> list[str]:
     """Every address the proxy listens on, by mitmproxy's options ('' is every address)."""
-    return [host for host, _port in _listen_addresses()]
-
-
-def _listen_addresses() -> list[tuple[str, int | None]]:
-    """(address, port) of every listener, by mitmproxy's options ('' is every address)."""
-    host, port = ctx.options.listen_host, ctx.options.listen_port
     specs = [mode_specs.ProxyMode.parse(mode) for mode in ctx.options.mode]
-    return [(spec.listen_host(host), spec.listen_port(port)) for spec in specs]
+    return [spec.listen_host(ctx.options.listen_host) for spec in specs]
+
+
+def _listen_ports() -> list[int]:
+    """The port of every listener, by mitmproxy's options: a request to one loops."""
+    specs = [mode_specs.ProxyMode.parse(mode) for mode in ctx.options.mode]
+    return [port for spec in specs if (port := spec.listen_port(ctx.options.listen_port))]
 
 
 def _kind(state: _ClientState | None) -> str:

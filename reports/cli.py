@@ -18,12 +18,10 @@ from urllib.parse import urlsplit
 
 from addons.access import ClientAccess
 from addons.config import MODES, Config, load_config
-from addons.defences import GATEWAY_ITSELF
 from addons.destinations import CONNECT, HTTP, Destinations
 from addons.errors import ConfigError
 from addons.hosts import ip_address_of, parse_authority
 from addons.policy import Decision, Policy
-from addons.targets import GatewayItself
 from reports import blocklist_cmd, db_cmd, ops_cmd, report_cmd
 from reports.commands import command
 
@@ -156,13 +154,10 @@ def dns_mode(port: int, upstream: str | None) -> str:
 def _check(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     policy = Policy(config)
-    itself = GatewayItself(
-        [(config.proxy.listen_host, config.proxy.listen_port)], config.proxy.allow_destinations
-    )
     destinations = Destinations(config.proxy)
     at = _moment(args.at, policy) if args.at else dt.datetime.now(dt.UTC)
     for target in _targets(args.targets):
-        answer = _answer(policy, itself, destinations, target, args, at)
+        answer = _answer(policy, destinations, target, args, at)
         if args.json:
             print(json.dumps(answer))
             continue
@@ -178,7 +173,6 @@ def _check(args: argparse.Namespace) -> int:
 
 def _answer(
     policy: Policy,
-    itself: GatewayItself,
     destinations: Destinations,
     target: str,
     args: argparse.Namespace,
@@ -191,32 +185,25 @@ def _answer(
         host, port = parse_authority(raw)
     except ValueError as e:
         reason = f"malformed: {e}; the proxy answers 400 and relays nothing"
-        return {**dict.fromkeys(_FIELDS), "host": raw, "decision": "refuse", "reason": reason}
+        answer = {**dict.fromkeys(_FIELDS), "host": raw, "decision": "refuse", "reason": reason}
+        return {**answer, "destination_refused": None}  # refused before any destination
     return {
-        **_decided(policy, itself, host, port or default_port, args, at),
+        **_decided(policy, host, kind == CONNECT, args, at),
         "destination_refused": destinations.refusal(kind, host, port or default_port),
     }
 
 
 def _decided(
-    policy: Policy,
-    itself: GatewayItself,
-    host: str,
-    port: int,
-    args: argparse.Namespace,
-    at: dt.datetime,
+    policy: Policy, host: str, tunnel: bool, args: argparse.Namespace, at: dt.datetime
 ) -> dict[str, object]:
-    """The policy's answer for a canonical `host:port`, the gateway's own refusals first."""
+    """The policy's answer for a canonical `host`, and for HTTPS to an address (`tunnel`),
+    what it would be without SNI (plain HTTP has none to lack)."""
     moment = at.timestamp()
     decision = policy.decide(host, args.client, args.user, moment)
-    refused = itself.refuses(host, port)
-    if refused is not None:
-        answer = explain(policy.refusal(GATEWAY_ITSELF, decision), at)
-        return {**answer, "reason": refused}
     if args.no_sni:
         return explain(policy.decide_without_sni(host, args.client, args.user, moment), at)
     answer = explain(decision, at)
-    if ip_address_of(decision.host) is not None:
+    if tunnel and ip_address_of(decision.host) is not None:
         without = policy.decide_without_sni(host, args.client, args.user, moment)
         answer["without_sni"] = {
             "decision": without.action,

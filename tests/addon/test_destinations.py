@@ -57,12 +57,12 @@ def test_a_name_is_pinned_to_the_addresses_it_was_checked_at(addon) -> None:
 
     async def connect() -> tuple[server_hooks.ServerConnectionHookData, list]:
         gate._checked_names.install(asyncio.get_running_loop())  # as `running` does
-        data = _hook("regular", ("localhost", 8080))
+        data = _hook("regular", ("localhost", 8088))  # an origin's port, not the proxy's 8080
         await gate.server_connect(data)
         # What mitmproxy's connection then gets when it resolves the name (asyncio does).
-        return data, await asyncio.get_running_loop().getaddrinfo("localhost", 8080)
+        return data, await asyncio.get_running_loop().getaddrinfo("localhost", 8088)
 
     data, resolved = asyncio.run(connect())
-    assert data.server.error is None and data.server.address == ("localhost", 8080)
+    assert data.server.error is None and data.server.address == ("localhost", 8088)
     assert {info[4][0] for info in resolved} <= {"127.0.0.1", "::1"}
     assert gate._checked_names._pinned == {}  # taken once

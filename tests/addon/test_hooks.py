@@ -139,7 +139,7 @@ def test_a_client_hello_without_sni_to_an_address_is_refused_even_where_blocks_a
         named = _hello(gate, context.options, "203.0.113.5", "intranet.example.org")
         gate.done()
     assert refused.ignore_connection and gate._clients[refused.context.client.id].refused
-    assert named.ignore_connection and named.context.client.id not in gate._clients
+    assert named.ignore_connection and not gate._clients[named.context.client.id].refused
     with sqlite3.connect(tmp_path / "data" / "schoolgate.db") as db:
         rows = db.execute("SELECT method, host, rule, category FROM incidents").fetchall()
     assert rows == [("TLS", "203.0.113.5", "tls-without-sni", "tls_without_sni")]

@@ -446,20 +446,23 @@ def test_transparent_mode_never_relays_to_the_gateway_itself(
             return started
 
         def from_device(url: str) -> subprocess.CompletedProcess[str]:
-            command = ["curl", "-sS", "-k", "--max-time", "10", "-w", "\n%{http_code}", url]
-            return run_in(network.client, command)
+            # HTTPS by a name the device resolves to the gateway: a ClientHello with an SNI,
+            # so that what refuses it is its destination, not the rule for TLS without one.
+            resolve = ["--resolve", f"admin.school.test:443:{LAN_IP}"]
+            command = ["curl", "-sS", "-k", "--max-time", "10", "-w", "\n%{http_code}", *resolve]
+            return run_in(network.client, [*command, url])
 
         refusing = gateway("")
         reason = f"{LAN_IP} is the gateway itself"
         answer = _answer(from_device(f"http://{LAN_IP}/admin").stdout)
         assert answer == (403, f"{REFUSED}{reason}")
-        assert from_device(f"https://{LAN_IP}/admin").returncode != 0
+        assert from_device("https://admin.school.test/admin").returncode != 0
         assert web.connections == [] and tls.connections == []
         line = f"-> {LAN_IP}:443: {reason}"
         wait_until(lambda: line in refusing.log(), 5, "the refusal in the log")
         refusing.stop()
 
         gateway(f"allow_destinations: [{LAN_IP}/32]")  # the control: listed, reached
-        for url in (f"http://{LAN_IP}/admin", f"https://{LAN_IP}/admin"):
+        for url in (f"http://{LAN_IP}/admin", "https://admin.school.test/admin"):
             assert _answer(from_device(url).stdout) == (200, "hello from the far host")
         assert len(web.connections) == 1 and len(tls.connections) == 1

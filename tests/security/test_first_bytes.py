@@ -68,8 +68,10 @@ def test_a_client_hello_in_pieces_is_decided_on_the_name_in_it(
 
 
 def test_an_http_request_after_empty_lines_is_decided_on_its_host(
-    gateway: Gateway, far: FarHost
+    gateway_factory: Callable[..., Gateway], far: FarHost
 ) -> None:
+    gateway = gateway_factory(proxy="connect_ports: [80, 443]")  # a tunnel to port 80 too
+
     def ask(sock: socket.socket, request: bytes) -> bytes:
         with sock:
             sock.sendall(request)
@@ -102,7 +104,8 @@ def test_raw_tcp_is_refused_and_logged_once_unless_the_school_lists_it(
 ) -> None:
     ssh, postgres = b"SSH-2.0-OpenSSH_9.6p1 pupil\r\n", b"\x00\x00\x00\x08\x04\xd2\x16\x2f"
     with recorder(far, 22, answer=None) as server:
-        refusing = gateway_factory("refusing")
+        # Port 22 open to tunnels, so that what refuses the bytes is that they are raw TCP.
+        refusing = gateway_factory("refusing", proxy="connect_ports: [22, 443]")
         for junk in (ssh, postgres):  # a client trying again: refused, logged once
             with tunnel(refusing.port, far.address, 22) as sock:
                 sock.sendall(junk)
@@ -112,6 +115,7 @@ def test_raw_tcp_is_refused_and_logged_once_unless_the_school_lists_it(
         wait_until(lambda: line in refusing.log(), 10, "the refusal in the log")
         assert refusing.log().count(line) == 1 and refusing.incidents() == []
 
+        # Listed: that host and port only, its port open to a tunnel by the listing itself.
         listed = gateway_factory("listed", proxy=f'raw_tcp: ["{far.address}:22"]')
         with tunnel(listed.port, far.address, 22) as sock:
             sock.sendall(ssh)

@@ -26,8 +26,9 @@ LESSON = f"GET /lesson HTTP/1.1\r\nHost: {ALLOWED}\r\n\r\n".encode()
 
 @pytest.fixture
 def timed(gateway_factory: Callable[..., Gateway]) -> Gateway:
-    """A gateway with short deadlines."""
-    return gateway_factory(proxy=f"head_timeout: {HEAD_TIMEOUT}, idle_timeout: {IDLE_TIMEOUT}")
+    """A gateway with short deadlines, and tunnels to port 80 so a plain request can be in one."""
+    deadlines = f"head_timeout: {HEAD_TIMEOUT}, idle_timeout: {IDLE_TIMEOUT}"
+    return gateway_factory(proxy=f"{deadlines}, connect_ports: [80, 443]")
 
 
 def test_a_connection_without_a_complete_request_head_is_closed(

@@ -21,7 +21,9 @@ def tunnel(proxy_port: int, host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
     head = receive_head(sock)
-    assert head.startswith(b"HTTP/1.1 200"), head
+    if not head.startswith(b"HTTP/1.1 200"):
+        sock.close()
+        raise AssertionError(head)
     return sock
 
 

@@ -25,6 +25,7 @@ from addons.destinations import (
     ip_of,
     is_own_address,
 )
+from addons.hosts import canonical_host
 from tests.unit.support import BASE_CONFIG, PolicyFiles, line_of
 
 SAFE_PORTS = "80, 21, 443, 70, 210, 1025-65535, 280, 488, 591, 777"
@@ -82,6 +83,18 @@ def test_a_range_of_connect_ports_is_inclusive() -> None:
     ]
 
 
+def test_a_raw_tcp_entry_opens_its_own_port_to_a_tunnel_and_no_other() -> None:
+    proxy = ProxyConfig("127.0.0.1", 8080, "regular", raw_tcp=frozenset({("10.0.0.5", 22)}))
+    rules = Destinations(proxy, lambda address: False)
+    assert rules.refusal(CONNECT, "10.0.0.5", 22) is None
+    refused = "port 22 is not a web port (connect_ports: 443)"
+    assert rules.refusal(CONNECT, "10.0.0.6", 22) == refused
+    assert (
+        rules.refusal(HTTP, "10.0.0.5", 22)
+        == f"port 22 is not a web port (http_ports: {SAFE_PORTS})"
+    )
+
+
 # --- addresses --------------------------------------------------------------------------------
 
 REFUSED = {
@@ -105,7 +118,7 @@ REFUSED = {
 
 @pytest.mark.parametrize(("host", "reason"), REFUSED.items(), ids=REFUSED.keys())
 def test_the_gateway_itself_and_link_local_space_are_refused(host: str, reason: str) -> None:
-    assert _rules().address_refusal(host) == reason
+    assert _rules().address_refusal(host, 443) == reason
 
 
 @pytest.mark.parametrize(
@@ -113,21 +126,21 @@ def test_the_gateway_itself_and_link_local_space_are_refused(host: str, reason: 
     ["10.0.0.5", "172.16.4.4", "192.168.1.20", "fd00:20::5", "93.184.215.14", "2001:db8::1"],
 )
 def test_the_school_s_own_servers_and_the_web_stay_reachable(host: str) -> None:
-    assert _rules().address_refusal(host) is None
+    assert _rules().address_refusal(host, 443) is None
 
 
 def test_a_name_is_left_to_the_connection_time_check() -> None:
-    assert _rules().address_refusal("localhost") is None
+    assert _rules().address_refusal("localhost", 443) is None
     assert _rules().refusal(CONNECT, "localhost", 443) is None
 
 
 def test_allow_destinations_opens_the_listed_addresses_only_and_never_a_port() -> None:
     rules = _rules(allow=("127.0.0.1/32", "169.254.169.254/32", "::1/128"))
-    assert rules.address_refusal("127.0.0.1") is None
-    assert rules.address_refusal("::ffff:127.0.0.1") is None
-    assert rules.address_refusal("::1") is None
-    assert rules.address_refusal("169.254.169.254") is None
-    assert rules.address_refusal("127.0.0.2") == "127.0.0.2 is the gateway itself (loopback)"
+    assert rules.address_refusal("127.0.0.1", 443) is None
+    assert rules.address_refusal("::ffff:127.0.0.1", 443) is None
+    assert rules.address_refusal("::1", 443) is None
+    assert rules.address_refusal("169.254.169.254", 443) is None
+    assert rules.address_refusal("127.0.0.2", 443) == "127.0.0.2 is the gateway itself (loopback)"
     assert (
         rules.refusal(CONNECT, "127.0.0.1", 22) == "port 22 is not a web port (connect_ports: 443)"
     )
@@ -136,17 +149,17 @@ def test_allow_destinations_opens_the_listed_addresses_only_and_never_a_port() -
 def test_the_gateway_s_own_addresses_are_asked_again_when_the_verdict_is_old() -> None:
     own: set[Address] = set()
     cached, fresh = _rules(is_own=own.__contains__), _rules(is_own=own.__contains__, ttl=0)
-    assert cached.address_refusal("10.9.9.9") is None
-    assert fresh.address_refusal("10.9.9.9") is None
+    assert cached.address_refusal("10.9.9.9", 443) is None
+    assert fresh.address_refusal("10.9.9.9", 443) is None
     own.add(ipaddress.ip_address("10.9.9.9"))  # an address added to an interface at run time
-    assert cached.address_refusal("10.9.9.9") is None  # within the 2 s it was cached for
-    assert fresh.address_refusal("10.9.9.9") == "10.9.9.9 is the gateway itself"
+    assert cached.address_refusal("10.9.9.9", 443) is None  # within the 2 s it was cached for
+    assert fresh.address_refusal("10.9.9.9", 443) == "10.9.9.9 is the gateway itself"
 
 
 def test_the_verdicts_kept_are_bounded() -> None:
     rules = Destinations(ProxyConfig("127.0.0.1", 8080, "regular"), lambda _: False, limit=100)
     for n in range(1000):
-        assert rules.address_refusal(f"random-{n}.example") is None
+        assert rules.address_refusal(f"random-{n}.example", 443) is None
     assert len(rules._verdicts) <= 100
 
 
@@ -293,3 +306,38 @@ def test_a_bad_port_or_destination_names_the_file_the_line_and_the_key(
         key,
     )
     assert message in str(error)
+
+
+# --- the proxy's own port ---------------------------------------------------------------------
+
+PROXY_PORT = 8080
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["127.0.0.1", "2130706433", "0x7f000001", "0177.0.0.1", "127.1", "127.0.0.1.",
+     "[::ffff:127.0.0.1]", "127.9.9.9", "0", "0.0.0.0", "0.1.2.3", "[::]", "[::1]", "[::ffff:0:0]"],
+)  # fmt: skip
+@pytest.mark.parametrize("port", [PROXY_PORT, 22, 5432])
+def test_every_spelling_of_the_gateway_is_refused_on_every_port(spelling: str, port: int) -> None:
+    rules = _rules(connect=((1, 65535),))
+    assert rules.refusal(CONNECT, canonical_host(spelling), port) is not None
+
+
+def test_allow_destinations_opens_an_address_but_never_the_proxy_s_own_port() -> None:
+    rules = _rules(connect=((1, 65535),), allow=("127.0.0.1/32", "10.203.0.0/24"))
+    assert rules.refusal(CONNECT, "127.0.0.1", 5000) is None  # a test origin on loopback
+    looped = "127.0.0.1:8080 is this proxy itself: a request to itself would loop"
+    assert rules.refusal(CONNECT, "127.0.0.1", PROXY_PORT) == looped
+    assert rules.refusal(HTTP, "127.0.0.1", PROXY_PORT) == looped
+    assert "this proxy itself" in (rules.refusal(CONNECT, str(GATEWAY), PROXY_PORT) or "")
+    assert rules.refusal(CONNECT, "10.203.0.9", PROXY_PORT) is None  # another machine's 8080
+    assert rules.refusal(CONNECT, "127.0.0.2", 5000) is not None  # not listed
+
+
+def test_every_port_the_proxy_listens_on_is_its_own() -> None:
+    proxy = ProxyConfig("127.0.0.1", 8080, "regular", connect_ports=((1, 65535),))
+    rules = Destinations(proxy, lambda address: False, proxy_ports=(3128, 8053))
+    for port in (3128, 8053):
+        assert "this proxy itself" in (rules.refusal(CONNECT, "::1", port) or "")
+    assert "this proxy itself" not in (rules.refusal(CONNECT, "::1", 8080) or "")
